@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * The keys of GetStatistics(section) -> a{sv}: the contract between the daemon (bus-manager.c)
+ * and the clients (legacy-output.c, conntrackctl). A client prints 0 for a counter it does not
+ * find (a section of a later issue, e.g. the sync channels). All counters are 't' (uint64)
+ * unless said otherwise. Every section's dictionary also holds "mode" (s: ftfw|notrack|alarm|stats).
+ *
+ * Cache groups: "internal", "external" (conntrack caches), "internal-expect", "external-expect".
+ * In Stats mode only "internal" exists (printed as "cache stats:" / "cache:stats" by the legacy
+ * client). A cache group absent from the dictionary does not exist in this mode.
+ *
+ * section "general" (legacy -s, -s ct) and "expect" (legacy -s expect, the *-expect groups):
+ *      <cache>.active <cache>.add_ok <cache>.add_fail <cache>.upd_ok <cache>.upd_fail
+ *      <cache>.del_ok <cache>.del_fail
+ *      traffic.bytes traffic.packets          (bytes/packets of destroyed flows, accounting)
+ *      message.malformed message.lost         (sync, later issue)
+ *
+ * section "cache" (legacy -s cache), for each cache group of both kinds:
+ *      <cache>.objects <cache>.active <cache>.hashed
+ *      <cache>.add_ok <cache>.add_fail <cache>.add_fail_nomem <cache>.add_fail_nospace
+ *      <cache>.upd_ok <cache>.upd_fail <cache>.upd_fail_enoent
+ *      <cache>.del_ok <cache>.del_fail <cache>.del_fail_enoent
+ *      <cache>.limit (HashLimit) <cache>.buckets (HashSize)
+ *
+ * section "runtime" (legacy -s runtime):
+ *      runtime.uptime (seconds)
+ *      netlink.events_received netlink.events_filtered netlink.events_unknown
+ *      netlink.catch_event_failed netlink.dump_unknown netlink.overruns
+ *      netlink.kernel_flushes netlink.kernel_resyncs netlink.buffer_size
+ *      netlink.overrun_resyncs netlink.cache_full
+ *      runtime.child_failed runtime.child_segfault runtime.child_termsig (always 0: no children)
+ *      runtime.select_failed runtime.wait_failed runtime.local_read_failed
+ *      runtime.local_unknown_request (D-Bus calls refused: bad arguments, not allowed)
+ *
+ * sections "network", "link", "queue", "rsqueue", "process": filled by the replication issue;
+ * today they hold "mode" only (and "process" never has children to list).
+ */
+
+#define STATS_SECTIONS "general", "expect", "cache", "runtime", "network", "link", "queue", "rsqueue", "process"
