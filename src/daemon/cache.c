@@ -83,6 +83,11 @@ const CacheStats *cache_stats(const Cache *c) {
         return &c->stats;
 }
 
+void cache_set_hash_limit(Cache *c, uint32_t limit) {
+        if (limit > 0)
+                c->hash_limit = limit;
+}
+
 bool cache_is_full(const Cache *c) {
         return c->n_objects >= c->hash_limit;
 }

@@ -55,6 +55,8 @@ uint32_t cache_hash_size(const Cache *c);
 uint32_t cache_hash_limit(const Cache *c);
 const CacheStats *cache_stats(const Cache *c);
 bool cache_is_full(const Cache *c);
+/* Change HashLimit (reload). Objects above a lowered limit stay; new ones are refused. */
+void cache_set_hash_limit(Cache *c, uint32_t limit);
 
 /*
  * 'obj' points to a CtEntry or a CtExpect according to the cache's kind.
