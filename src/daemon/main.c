@@ -99,6 +99,7 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_close_ int lock_fd = -EBADF, ready_fd = -EBADF;
         const char *lock_path = config->lock_file;
+        _cleanup_free_ char *abs_path = NULL;
         bool notify;
         int r;
 
@@ -120,11 +121,12 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
                 goto fail;
 
         (void) signal(SIGPIPE, SIG_IGN);
-        (void) chdir("/");
 
         notify = config->systemd;
+        /* We chdir("/"): keep an absolute path for reloads. */
+        abs_path = realpath(args->config_path, NULL);
         r = manager_new(&(ManagerOptions) {
-                                .config_path = args->config_path,
+                                .config_path = abs_path ?: args->config_path,
                                 .config = config,
                                 .connect_system_bus = true,
                                 .notify = notify,
@@ -137,6 +139,7 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
         r = manager_start(m);
         if (r < 0)
                 goto fail_owned;
+        (void) chdir("/");
 
         detach_done(&ready_fd, true);
         r = manager_run(m);

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "ct-format.h"
 #include "kernel.h"
+#include "log.h"
 
 typedef enum ManagerState {
         MANAGER_STARTING,
@@ -89,6 +90,7 @@ typedef struct Manager {
         size_t n_private_buses;
         sd_bus_slot *signal_slots;      /* unused; reserved */
         uint64_t last_overruns_emitted;
+        RateLimit bus_ratelimit;        /* refused private connections; set up by bus-manager.c */
 } Manager;
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
@@ -120,6 +122,7 @@ int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat forma
 void manager_update_status(Manager *m);
 
 /* Implemented in bus-manager.c */
+#define MANAGER_PRIVATE_BUSES_MAX 64    /* concurrent peer-to-peer connections; more are refused */
 int manager_bus_setup(Manager *m);                      /* system bus (optional) + private socket */
 void manager_bus_done(Manager *m);
 void manager_bus_emit_overrun(Manager *m);

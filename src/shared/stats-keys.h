@@ -36,6 +36,26 @@
  *
  * sections "network", "link", "queue", "rsqueue", "process": filled by the replication issue;
  * today they hold "mode" only (and "process" never has children to list).
+ *
+ * Keys of those sections as the legacy client prints them (legacy-output.c; a key that is absent
+ * prints 0, a group that is absent leaves its block out):
+ *   "network": network.recv_malformed network.recv_bad_version network.recv_bad_header
+ *      network.recv_bad_payload network.recv_bad_type network.recv_truncated
+ *      network.recv_bad_size network.send_malformed sequence.lost sequence.before
+ *      + the link keys below (the active link's block follows)
+ *   "link" (and the active link in "general", "expect", "network"), N = 0.. in config order:
+ *      link<N>.type (s: "multicast"|"udp"|"tcp") link<N>.device (s)
+ *      link<N>.status (s: "RUNNING"|"NO-CARRIER"|"DOWN") link<N>.role (s: "ACTIVE"|"BACKUP")
+ *      link<N>.server link<N>.client (s: "connected"|"disconnected"; TCP only)
+ *      link<N>.bytes_sent link<N>.bytes_recv link<N>.pkts_sent link<N>.pkts_recv
+ *      link<N>.err_sent link<N>.err_recv
+ *   "queue": queue.allocated_nodes, and <q>.current <q>.max <q>.nospace for q in txqueue,
+ *      errorq, rsqueue
+ *   "rsqueue" (FT-FW): rsqueue.current, rsqueue.entries (a(btt): control message?, seq, flags;
+ *      oldest first)
+ *   "general"/"expect" with DisableInternalCache, instead of the internal group:
+ *      internal-bypass[-expect].new .upd .del; with DisableExternalCache, instead of the external
+ *      group: external-inject[-expect].add_ok .add_fail .upd_ok .upd_fail .del_ok .del_fail
  */
 
 #define STATS_SECTIONS "general", "expect", "cache", "runtime", "network", "link", "queue", "rsqueue", "process"
