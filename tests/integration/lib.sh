@@ -38,15 +38,16 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM
 
-# new_netns NAME: a fresh namespace named NAME-<pid>, with lo up; prints its name
+# new_netns NAME: a fresh namespace named NAME-<pid>, with lo up; its name goes to $NS (not
+# printed: a command substitution would run in a subshell and lose it from the cleanup list)
 new_netns() {
         local n="$1-$$"
+        NS=$n
         modprobe nf_conntrack 2>/dev/null || true
         modprobe nf_conntrack_netlink 2>/dev/null || true
         ip netns add "$n"
         NAMESPACES+=("$n")
         ip -n "$n" link set lo up
-        echo "$n"
 }
 
 # wait_for DESCRIPTION SECONDS COMMAND...: poll until COMMAND succeeds

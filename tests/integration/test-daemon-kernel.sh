@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 need_root
 : "${CT_FLOOD:?set by meson}"
 
-ns=$(new_netns ctd-kern)
+new_netns ctd-kern
+ns=$NS
 inns() { ip netns exec "$ns" "$@"; }
 kernel_count() { inns conntrack -C; }
 

@@ -8,7 +8,8 @@ source "$(dirname "$0")/lib.sh"
 need_root
 command -v systemd-socket-activate >/dev/null || skip "systemd-socket-activate not installed"
 
-ns=$(new_netns ctd-sd)
+new_netns ctd-sd
+ns=$NS
 conf=$TMP/conntrackd.conf
 sock=$TMP/ctl.sock
 write_conf() {
