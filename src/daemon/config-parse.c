@@ -587,6 +587,9 @@ static int kw_logfile(Parser *p, const Keyword *k, const Token *kw, void *data) 
                 return -ENOMEM;
         free(*dst);
         *dst = s;
+        if (s && k->arg)
+                return parser_warn(p, kw->line, "Stats LogFile: the flow log of Stats mode is not "
+                                   "implemented yet, nothing is written to %s", s);
         return 0;
 }
 
@@ -605,6 +608,11 @@ static const struct {
         { "local7", LOG_LOCAL7 },
 };
 
+static int syslog_not_implemented(Parser *p, const Token *kw) {
+        return parser_warn(p, kw->line, "Syslog is not implemented, ignoring: messages go to the "
+                           "journal, which forwards them to syslog where that is configured");
+}
+
 /* Syslog on|off|facility; k->arg: 0 = General, 1 = Stats */
 static int kw_syslog(Parser *p, const Keyword *k, const Token *kw, void *data) {
         Config *c = data;
@@ -618,9 +626,13 @@ static int kw_syslog(Parser *p, const Keyword *k, const Token *kw, void *data) {
         p->syslog_line[k->arg] = kw->line;
 
         b = bool_from_word(v->word);
-        if (b >= 0) {
-                *dst = b ? LOG_DAEMON : -1;
+        if (b == 0) {
+                *dst = -1;
                 return 0;
+        }
+        if (b > 0) {
+                *dst = LOG_DAEMON;
+                return syslog_not_implemented(p, kw);
         }
         if (!word_is_identifier(v->word))
                 return parser_error(p, v->line,
@@ -629,7 +641,7 @@ static int kw_syslog(Parser *p, const Keyword *k, const Token *kw, void *data) {
         for (size_t i = 0; i < ELEMENTSOF(syslog_facilities); i++)
                 if (streq(v->word, syslog_facilities[i].name)) {
                         *dst = syslog_facilities[i].facility;
-                        return 0;
+                        return syslog_not_implemented(p, kw);
                 }
         return parser_warn(p, v->line, "'%s' is not a known syslog facility (daemon, local0 ... local7), "
                            "ignoring", v->word);

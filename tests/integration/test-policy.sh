@@ -70,8 +70,8 @@ done
 info "test bus at $bus"
 
 # --- the daemon, in a namespace with one flow in its table, on that bus ---
-ns=$(new_netns ctd-policy)
-NAMESPACES+=("$ns")     # new_netns ran in a subshell: its NAMESPACES+= did not reach us
+new_netns ctd-policy
+ns=$NS
 ip netns exec "$ns" conntrack -I -p tcp -s 192.0.2.1 -d 192.0.2.2 --sport 40000 --dport 443 \
         --state ESTABLISHED -t 300 -u ASSURED > /dev/null 2>&1 || fail "conntrack -I in $ns"
 conf=$TMP/conntrackd.conf
