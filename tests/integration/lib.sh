@@ -50,11 +50,17 @@ new_netns() {
         ip -n "$n" link set lo up
 }
 
-# wait_for DESCRIPTION SECONDS COMMAND...: poll until COMMAND succeeds
+# wait_for DESCRIPTION SECONDS COMMAND...: poll until COMMAND succeeds. With a single word the
+# command is a shell expression evaluated anew at every try: wait_for x 5 'test "$(f)" -eq 3'
 wait_for() {
         local what=$1 secs=$2; shift 2
         local deadline=$(( $(date +%s%N) + secs * 1000000000 ))
-        until "$@" >/dev/null 2>&1; do
+        while true; do
+                if [ $# -eq 1 ]; then
+                        eval "$1" >/dev/null 2>&1 && return 0
+                else
+                        "$@" >/dev/null 2>&1 && return 0
+                fi
                 [ "$(date +%s%N)" -lt "$deadline" ] || fail "timed out after ${secs}s waiting for $what"
                 sleep 0.05
         done
@@ -77,7 +83,7 @@ prop() {
         /usr/bin/python3 - "$1" "$2" <<'PY'
 import sys, dbus
 c = dbus.connection.Connection("unix:path=" + sys.argv[1])
-o = c.get_object(None, "/org/netfilter/conntrackd1")
+o = c.get_object(None, "/org/netfilter/conntrackd1", introspect=False)
 print(o.Get("org.netfilter.conntrackd1.Manager", sys.argv[2],
             dbus_interface="org.freedesktop.DBus.Properties"))
 PY
@@ -89,7 +95,7 @@ call() {
         /usr/bin/python3 - "$sock" "$@" <<'PY'
 import sys, dbus
 c = dbus.connection.Connection("unix:path=" + sys.argv[1])
-o = c.get_object(None, "/org/netfilter/conntrackd1")
+o = c.get_object(None, "/org/netfilter/conntrackd1", introspect=False)
 r = o.get_dbus_method(sys.argv[2], "org.netfilter.conntrackd1.Manager")(*sys.argv[3:])
 if r is not None:
     print(r)

@@ -38,17 +38,17 @@ start_daemon "$ns" "$conf"
 info "daemon up, pid $DAEMON_PID"
 
 # a few by hand with conntrack -I (different shapes), the rest with the flood helper
-inns conntrack -I -p tcp -s 172.16.0.1 -d 172.16.0.2 --sport 1111 --dport 22 --state ESTABLISHED -t 300 -u ASSURED -m 7 >/dev/null
+inns conntrack -I -p tcp -s 172.16.0.1 -d 172.16.0.2 --sport 1111 --dport 22 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED -m 7 >/dev/null
 inns conntrack -I -p udp -s 172.16.0.1 -d 172.16.0.3 --sport 5353 --dport 53 -t 30 >/dev/null
 inns conntrack -I -p icmp -s 172.16.0.1 -d 172.16.0.4 --icmp-type 8 --icmp-code 0 --icmp-id 4660 -t 30 >/dev/null
-inns conntrack -I -f ipv6 -p tcp -s fd00::1 -d fd00::2 --sport 2222 --dport 443 --state SYN_SENT -t 60 --zone 7 >/dev/null
+inns conntrack -I -p tcp -s fd00::1 -d fd00::2 --sport 2222 --dport 443 --state SYN_SENT -t 60 --zone 7 >/dev/null
 inns conntrack -I -p tcp -s 127.0.0.1 -d 127.0.0.1 --sport 3333 --dport 80 --state ESTABLISHED -t 60 >/dev/null   # filtered
 inns "$CT_FLOOD" create 9996 1
 want=$(( $(kernel_count) - 1 ))
 [ "$want" -eq 10000 ] || fail "expected 10000 flows (+1 filtered) in the kernel, found $((want + 1))"
 
 cache_size() { prop "$sock" InternalCacheSize; }
-wait_for "10000 flows in the internal cache" 30 test "$(cache_size)" -eq "$want"
+wait_for "10000 flows in the internal cache" 30 'test "$(cache_size)" -eq "$want"'
 info "internal cache: $(cache_size) flows"
 
 n=$("$CONNTRACKCTL" --address="unix:path=$sock" dump internal | wc -l)
@@ -74,20 +74,21 @@ grep -q '^cache external:$' "$TMP/stats" || fail "-s: no 'cache external:' block
 
 # deletions leave the cache through events
 inns "$CT_FLOOD" delete 1000 1
+info "after deletions: cache $(cache_size), kernel $(kernel_count)"
 want=$(( want - 1000 ))
-wait_for "deletions to reach the cache" 30 test "$(cache_size)" -eq "$want"
+wait_for "deletions to reach the cache" 30 'test "$(cache_size)" -eq "$want"'
 
 # -R: a resync with the kernel table leaves the cache equal to it
 inns conntrack -D -p udp >/dev/null 2>&1
 "$CONNTRACKD" -C "$conf" -R
 want=$(( $(kernel_count) - 1 ))
-wait_for "the cache to equal the kernel after -R" 30 test "$(cache_size)" -eq "$want"
+wait_for "the cache to equal the kernel after -R" 30 'test "$(cache_size)" -eq "$want"'
 info "after deletions and -R: kernel $(kernel_count) (1 filtered), cache $(cache_size)"
 
 # -F flushes the kernel table through the Filter: the 127.0.0.1 flow stays
 "$CONNTRACKD" -C "$conf" -F
-wait_for "the kernel flush" 30 test "$(kernel_count)" -eq 1
-wait_for "the cache to empty after -F" 30 test "$(cache_size)" -eq 0
+wait_for "the kernel flush" 30 'test "$(kernel_count)" -eq 1'
+wait_for "the cache to empty after -F" 30 'test "$(cache_size)" -eq 0'
 
 "$CONNTRACKD" -C "$conf" -k
 wait_for "the daemon to exit after -k" 20 bash -c "! kill -0 $DAEMON_PID"
@@ -116,7 +117,7 @@ inns "$CT_FLOOD" delete 8000 2 >/dev/null
 overruns=$(prop "$sock2" NetlinkOverruns)
 [ "$overruns" -gt 0 ] || fail "no overrun with an 8 KiB buffer and 28000 events"
 info "overruns: $overruns, buffer $(prop "$sock2" NetlinkBufferSize) bytes"
-wait_for "a resync after the overrun" 30 test "$(prop "$sock2" KernelResyncs)" -gt 0
-wait_for "the cache to equal the kernel table" 30 test "$(prop "$sock2" InternalCacheSize)" -eq "$(kernel_count)"
+wait_for "a resync after the overrun" 30 'test "$(prop "$sock2" KernelResyncs)" -gt 0'
+wait_for "the cache to equal the kernel table" 30 'test "$(prop "$sock2" InternalCacheSize)" -eq "$(kernel_count)"'
 info "after the storm: kernel $(kernel_count), cache $(prop "$sock2" InternalCacheSize)"
 echo "PASS"

@@ -43,14 +43,16 @@ wait_for "the notify listener" 10 test -S "$notify"
 NOTIFY_SOCKET=$notify WATCHDOG_USEC=1000000 start_daemon "$ns" "$conf"
 has() { grep -q -- "$1" "$TMP/notify.log"; }
 count() { grep -c -- "$1" "$TMP/notify.log" || true; }
+pings() { count ' WATCHDOG=1$'; }
+readies() { count ' READY=1$'; }
 wait_for "READY=1" 10 has ' READY=1$'
 wait_for "STATUS=" 10 has ' STATUS=running, mode stats'
-wait_for "two watchdog pings" 10 test "$(count ' WATCHDOG=1$')" -ge 2
+wait_for "two watchdog pings" 10 'test "$(pings)" -ge 2'
 info "readiness and watchdog: $(count ' WATCHDOG=1$') pings so far"
 
 kill -HUP "$DAEMON_PID"
 wait_for "RELOADING=1" 10 has ' RELOADING=1$'
-wait_for "READY=1 after the reload" 10 test "$(count ' READY=1$')" -ge 2
+wait_for "READY=1 after the reload" 10 'test "$(readies)" -ge 2'
 grep -q 'MONOTONIC_USEC=' "$TMP/notify.log" || fail "RELOADING=1 without MONOTONIC_USEC="
 
 # a bad file: the daemon keeps running with the old config
@@ -59,7 +61,7 @@ kill -HUP "$DAEMON_PID"
 wait_for "the bad reload to be reported" 10 grep -q "rejected" "$TMP/daemon.log"
 kill -0 "$DAEMON_PID" || fail "daemon died on a bad config"
 grep -q "conntrackd.conf:1:" "$TMP/daemon.log" || fail "no FILE:LINE for the bad config"
-wait_for "READY=1 after the failed reload" 10 test "$(count ' READY=1$')" -ge 3
+wait_for "READY=1 after the failed reload" 10 'test "$(readies)" -ge 3'
 write_conf
 
 kill -TERM "$DAEMON_PID"
