@@ -897,6 +897,78 @@ static int on_private_disconnected(sd_bus_message *message, void *userdata, sd_b
         return 0;
 }
 
+/*
+ * A small part of the bus driver's interface on private connections, so that clients which
+ * always register first (busctl --address=, sd_bus_set_bus_client) work peer-to-peer too. There
+ * is no bus: Hello names the peer, matches are accepted (every signal reaches the peer anyway).
+ */
+static int method_driver_hello(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return sd_bus_reply_method_return(message, "s", ":1.1");
+}
+
+static int method_driver_noop_match(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        const char *rule;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &rule);
+        if (r < 0)
+                return r;
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_driver_get_name_owner(sd_bus_message *message, void *userdata,
+                                        sd_bus_error *error) {
+        const char *name;
+        int r;
+
+        r = sd_bus_message_read(message, "s", &name);
+        if (r < 0)
+                return r;
+        if (!streq(name, BUS_NAME) && !streq(name, "org.freedesktop.DBus"))
+                return sd_bus_error_setf(error, SD_BUS_ERROR_NAME_HAS_NO_OWNER,
+                                         "Name \"%s\" has no owner on this peer-to-peer connection",
+                                         name);
+        return sd_bus_reply_method_return(message, "s", ":1.0");
+}
+
+static const sd_bus_vtable driver_vtable[] = {
+        SD_BUS_VTABLE_START(0),
+        SD_BUS_METHOD_WITH_ARGS("Hello", SD_BUS_NO_ARGS, SD_BUS_RESULT("s", unique_name),
+                                method_driver_hello, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("AddMatch", SD_BUS_ARGS("s", rule), SD_BUS_NO_RESULT,
+                                method_driver_noop_match, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("RemoveMatch", SD_BUS_ARGS("s", rule), SD_BUS_NO_RESULT,
+                                method_driver_noop_match, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("GetNameOwner", SD_BUS_ARGS("s", name), SD_BUS_RESULT("s", owner),
+                                method_driver_get_name_owner, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_VTABLE_END
+};
+
+/*
+ * sd-bus does not look again at bytes that arrived together with the end of the authentication
+ * (libdbus clients such as dbus-send --peer or python-dbus send BEGIN and their first call in one
+ * write), and nothing wakes the loop for them: the call would wait for the client's timeout. So
+ * after every dispatch, each private connection processes what it has buffered.
+ */
+static int on_private_post(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        for (size_t i = 0; i < m->n_private_buses;) {
+                sd_bus *bus = m->private_buses[i];
+                unsigned rounds = 0;
+                int r;
+
+                do
+                        r = sd_bus_process(bus, NULL);
+                while (r > 0 && ++rounds < 64 && i < m->n_private_buses && m->private_buses[i] == bus);
+
+                /* a disconnect removes the bus and moves the last one to index i */
+                if (i < m->n_private_buses && m->private_buses[i] == bus)
+                        i++;
+        }
+        return 0;
+}
+
 /* Serve the vtable on an accepted connection. Takes 'fd' in all cases. */
 static int private_bus_add(Manager *m, int fd) {
         _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
@@ -930,6 +1002,10 @@ static int private_bus_add(Manager *m, int fd) {
         if (r < 0)
                 return r;
         r = sd_bus_add_object_vtable(bus, NULL, BUS_PATH, BUS_INTERFACE, manager_vtable, m);
+        if (r < 0)
+                return r;
+        r = sd_bus_add_object_vtable(bus, NULL, "/org/freedesktop/DBus", "org.freedesktop.DBus",
+                                     driver_vtable, m);
         if (r < 0)
                 return r;
         r = sd_bus_match_signal(bus, NULL, NULL, BUS_LOCAL_PATH, BUS_LOCAL_INTERFACE,
@@ -1110,6 +1186,9 @@ static int bus_setup_private(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to watch the private socket: %m");
         (void) sd_event_source_set_description(m->private_source, "private-socket");
+        r = sd_event_add_post(m->event, &m->private_post_source, on_private_post, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the private connections' post source: %m");
         /* A storm of connections (or EMFILE) must not starve the loop. */
         r = sd_event_source_set_ratelimit(m->private_source, USEC_PER_SEC, 512);
         if (r < 0)
@@ -1138,6 +1217,7 @@ int manager_bus_setup(Manager *m) {
 
 void manager_bus_done(Manager *m) {
         m->private_source = sd_event_source_disable_unref(m->private_source);
+        m->private_post_source = sd_event_source_disable_unref(m->private_post_source);
 
         /* Each connection gets what is queued for it (the reply to Quit()) before it closes. */
         for (size_t i = 0; i < m->n_private_buses; i++)

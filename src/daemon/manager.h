@@ -86,6 +86,7 @@ typedef struct Manager {
         int private_fd;                 /* listening socket at UNIX { Path } */
         bool private_fd_activated;      /* came from socket activation: do not unlink */
         sd_event_source *private_source;
+        sd_event_source *private_post_source;   /* processes what private connections buffered */
         sd_bus **private_buses;         /* accepted peer-to-peer connections */
         size_t n_private_buses;
         sd_bus_slot *signal_slots;      /* unused; reserved */
