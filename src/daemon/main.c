@@ -98,8 +98,7 @@ static void detach_done(int *ready_fd, bool ok) {
 static int run_daemon(const LegacyArgs *args, Config *config) {
         _cleanup_(manager_freep) Manager *m = NULL;
         _cleanup_close_ int lock_fd = -EBADF, ready_fd = -EBADF;
-        const char *lock_path = config->lock_file;
-        _cleanup_free_ char *abs_path = NULL;
+        _cleanup_free_ char *abs_path = NULL, *lock_path = NULL;
         bool notify;
         int r;
 
@@ -116,6 +115,12 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
                                           config->log_file);
         }
 
+        /* our own copy: the config goes with the manager */
+        lock_path = strdup(config->lock_file);
+        if (!lock_path) {
+                r = log_oom();
+                goto fail;
+        }
         r = lockfile_acquire(lock_path, &lock_fd);
         if (r < 0)
                 goto fail;

@@ -75,6 +75,8 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_warning_errno(e, ...) log_full_errno(LOG_WARNING, e, __VA_ARGS__)
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
+#define log_oom() log_error_errno(ENOMEM, "Out of memory.")
+
 /* Rate limiting for messages that may repeat per flow or per datagram. */
 typedef struct RateLimit {
         uint64_t interval_usec;
