@@ -661,8 +661,8 @@ static int method_quit(sd_bus_message *message, void *userdata, sd_bus_error *er
 static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_VTABLE_START(0),
 
-        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, PROP_CHANGES),
-        SD_BUS_PROPERTY("CompatibleVersion", "s", property_get_compatible_version, 0, PROP_CHANGES),
+        SD_BUS_PROPERTY("Version", "s", property_get_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+        SD_BUS_PROPERTY("CompatibleVersion", "s", property_get_compatible_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("ConfigFile", "s", property_get_config_file, 0,

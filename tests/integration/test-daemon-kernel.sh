@@ -110,8 +110,12 @@ General {
 }
 Stats { }
 CONF
+# the initial dump: flows that exist before the daemon starts are in its cache once it is ready
 inns conntrack -F >/dev/null 2>&1 || true
+inns "$CT_FLOOD" create 500 3 >/dev/null
 start_daemon "$ns" "$conf2"
+n=$(prop "$sock2" InternalCacheSize)
+[ "$n" -eq 500 ] || fail "initial dump: $n flows in the cache, 500 in the kernel"
 inns "$CT_FLOOD" create 20000 2 >/dev/null
 inns "$CT_FLOOD" delete 8000 2 >/dev/null
 overruns=$(prop "$sock2" NetlinkOverruns)
