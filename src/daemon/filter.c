@@ -112,7 +112,10 @@ int filter_config_add_network(FilterConfig *f, const FilterNetwork *n) {
         }
 
         FilterNetwork *dst = &f->networks[f->n_networks++];
-        *dst = (FilterNetwork) { .family = n->family, .addr = n->addr, .prefixlen = n->prefixlen };
+        memset(dst, 0, sizeof *dst);    /* padding too: copies compare equal byte for byte */
+        dst->family = n->family;
+        dst->addr = n->addr;
+        dst->prefixlen = n->prefixlen;
         addr_apply_prefix(&dst->addr, bits, dst->prefixlen);
         return 0;
 }
@@ -158,8 +161,13 @@ int filter_network_parse(const char *s, FilterNetwork *ret) {
                 prefixlen = bits;
 
         addr_apply_prefix(&addr, bits, prefixlen);
-        if (ret)
-                *ret = (FilterNetwork) { .family = family, .addr = addr, .prefixlen = (uint8_t) prefixlen };
+        if (ret) {
+                /* padding zeroed too: networks are compared and hashed as bytes */
+                memset(ret, 0, sizeof *ret);
+                ret->family = family;
+                ret->addr = addr;
+                ret->prefixlen = (uint8_t) prefixlen;
+        }
         return 0;
 }
 
