@@ -166,9 +166,27 @@ static int cache_apply(Manager *m, Cache *c, KernelEventType type, const void *o
         return r;
 }
 
+/*
+ * What the caches keep of a kernel flow, as 1.4.7: in Sync mode neither counters nor use (they
+ * are not replicated and would change -i's output); in Stats mode no timeout (the flow is logged
+ * when it ends, its counters matter).
+ */
+static const CtEntry *entry_for_cache(Manager *m, const CtEntry *e, CtEntry *buf) {
+        uint64_t strip = m->config->mode == CONFIG_MODE_STATS ? (CT_ATTR_TIMEOUT | CT_ATTR_USE) :
+                                                                 (CT_ATTR_COUNTERS | CT_ATTR_USE |
+                                                                  CT_ATTR_TIMESTAMP);
+
+        if (!(e->attrs & strip))
+                return e;
+        *buf = *e;
+        buf->attrs &= ~strip;
+        return buf;
+}
+
 static void on_kernel_ct(Kernel *k, KernelEventType type, const CtEntry *e, bool self, void *userdata) {
         Manager *m = userdata;
         Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_CT];
+        CtEntry buf;
 
         if (!c)
                 return;
@@ -185,7 +203,7 @@ static void on_kernel_ct(Kernel *k, KernelEventType type, const CtEntry *e, bool
                 m->counters.events_filtered++;
                 return;
         }
-        (void) cache_apply(m, c, type, e);
+        (void) cache_apply(m, c, type, entry_for_cache(m, e, &buf));
 }
 
 static void on_kernel_expect(Kernel *k, KernelEventType type, const CtExpect *x, bool self,
@@ -219,7 +237,13 @@ static int resync_one(const void *obj, void *userdata) {
                 m->counters.events_filtered++;
                 return 0;
         }
-        (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj);
+        if (cache_kind(ctx->cache) == CT_KIND_CT) {
+                CtEntry buf;
+
+                obj = entry_for_cache(m, obj, &buf);
+                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj);
+        } else
+                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj);
         return 0;
 }
 

@@ -113,6 +113,29 @@ static void test_events(Fixture *f, gconstpointer data) {
         g_assert_cmpuint(cache_size(internal(f)), ==, 99);
 }
 
+/* Sync mode keeps neither counters nor use; Stats mode keeps counters but no timeout. */
+static void test_stripped_attributes(Fixture *f, gconstpointer data) {
+        bool stats = f->m->config->mode == CONFIG_MODE_STATS;
+        CtEntry e;
+        CacheObject *o;
+
+        fake_ct_make_tcp(&e, 1);
+        e.attrs |= CT_ATTR_COUNTERS | CT_ATTR_USE;
+        e.counters.packets_orig = 3;
+        e.counters.bytes_orig = 180;
+        e.use = 1;
+        g_assert_cmpint(fake_kernel_add_ct(f->m->kernel, &e, false), ==, 0);
+        o = cache_find(internal(f), &e);
+        g_assert_nonnull(o);
+        g_assert_false(o->ct.attrs & CT_ATTR_USE);
+        g_assert_cmpint(!!(o->ct.attrs & CT_ATTR_COUNTERS), ==, stats);
+        g_assert_cmpint(!!(o->ct.attrs & CT_ATTR_TIMEOUT), ==, !stats);
+        /* the counters of a destroyed flow feed "traffic processed" either way */
+        g_assert_cmpint(fake_kernel_del_ct(f->m->kernel, &e, false), ==, 0);
+        g_assert_cmpuint(f->m->counters.traffic_bytes, ==, 180);
+        g_assert_cmpuint(f->m->counters.traffic_packets, ==, 3);
+}
+
 static bool resync_happened(Fixture *f) {
         return f->m->counters.kernel_resyncs > 0;
 }
@@ -299,6 +322,8 @@ int main(int argc, char **argv) {
         ADD("/manager/cache-full", test_cache_full, full_config);
         ADD("/manager/filter", test_filter, filter_config);
         ADD("/manager/dump", test_dump, NULL);
+        ADD("/manager/stripped-attributes-sync", test_stripped_attributes, NULL);
+        ADD("/manager/stripped-attributes-stats", test_stripped_attributes, filter_config);
         ADD("/manager/reload", test_reload, NULL);
         ADD("/manager/quit", test_quit, NULL);
         g_test_add_func("/manager/two-managers", test_two_managers);
