@@ -33,12 +33,8 @@ DEFINE_STRING_TABLE(cache_which, CacheWhich);
 uint64_t manager_now(Manager *m) {
         uint64_t now = 0;
 
-        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0) {
-                struct timespec ts;
-
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-        }
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                now = now_usec(CLOCK_MONOTONIC);
         return now;
 }
 
@@ -249,7 +245,7 @@ static int resync_one(const void *obj, void *userdata) {
 
 static int resync_kind(Manager *m, CtKind kind, uint64_t *ret_entries) {
         Cache *c = m->caches[CACHE_INTERNAL][kind];
-        uint64_t begin = manager_now(m), duration;
+        uint64_t begin = now_usec(CLOCK_MONOTONIC), duration;
         ResyncContext ctx = { m, c };
         size_t purged;
         int r;
@@ -267,12 +263,8 @@ static int resync_kind(Manager *m, CtKind kind, uint64_t *ret_entries) {
         m->counters.kernel_resyncs++;
 
         /* sd_event_now() is frozen during one iteration: measure with the real clock. */
-        {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                duration = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
-                duration = duration > begin ? duration - begin : 0;
-        }
+        duration = now_usec(CLOCK_MONOTONIC);
+        duration = duration > begin ? duration - begin : 0;
         log_full_errno_fields(LOG_INFO, 0, LOG_FIELDS("MESSAGE_ID=" MESSAGE_ID_RESYNC_DONE,
                                                       kind == CT_KIND_CT ? "CACHE=internal" :
                                                                            "CACHE=internal-expect"),
@@ -433,17 +425,13 @@ int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat forma
                 return r;
         }
         /* Time of the request, not of the loop iteration (1.4.7 was off by the idle time). */
-        {
-                struct timespec ts;
-                clock_gettime(CLOCK_MONOTONIC, &ts);
-                r = cache_foreach(c, dump_one, &(DumpContext) {
-                        .m = m,
-                        .f = f,
-                        .format = format,
-                        .internal = which == CACHE_INTERNAL,
-                        .now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC,
-                });
-        }
+        r = cache_foreach(c, dump_one, &(DumpContext) {
+                .m = m,
+                .f = f,
+                .format = format,
+                .internal = which == CACHE_INTERNAL,
+                .now = now_usec(CLOCK_MONOTONIC),
+        });
         if (fclose(f) != 0 && r >= 0)
                 r = negative_errno();
         if (r < 0)
@@ -699,11 +687,7 @@ int manager_start(Manager *m) {
                 return log_error_errno(r, "Failed to add the status timer: %m");
 
         m->start_usec = manager_now(m);
-        {
-                struct timespec ts;
-                clock_gettime(CLOCK_REALTIME, &ts);
-                m->start_realtime_usec = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        }
+        m->start_realtime_usec = now_usec(CLOCK_REALTIME);
 
         if (c->mode != CONFIG_MODE_STATS)
                 log_warning("%s: Sync mode %s: replication to peers is not implemented in this version "

@@ -146,12 +146,16 @@ finish:
         return -error;
 }
 
-bool ratelimit_below(RateLimit *rl) {
+uint64_t now_usec(clockid_t clock) {
         struct timespec ts;
-        uint64_t now;
 
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+        if (clock_gettime(clock, &ts) < 0)
+                return 0;
+        return (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / NSEC_PER_USEC;
+}
+
+bool ratelimit_below(RateLimit *rl) {
+        uint64_t now = now_usec(CLOCK_MONOTONIC);
 
         if (rl->begin == 0 || now - rl->begin >= rl->interval_usec) {
                 rl->begin = now;

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <syslog.h>
+#include <time.h>
 #include "macro.h"
 
 /*
@@ -76,6 +78,9 @@ int log_internal(int level, int error, const char *file, int line, const char *f
 #define log_error_errno(e, ...)   log_full_errno(LOG_ERR, e, __VA_ARGS__)
 
 #define log_oom() log_error_errno(ENOMEM, "Out of memory.")
+
+/* The time of a clock in microseconds (CLOCK_MONOTONIC, CLOCK_REALTIME ...). */
+uint64_t now_usec(clockid_t clock);
 
 /* Rate limiting for messages that may repeat per flow or per datagram. */
 typedef struct RateLimit {
