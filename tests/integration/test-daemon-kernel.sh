@@ -37,6 +37,14 @@ CONF
 start_daemon "$ns" "$conf"
 info "daemon up, pid $DAEMON_PID"
 
+# busctl (which always registers with a bus first) works on the private socket too
+busctl --address="unix:path=$sock" introspect org.netfilter.conntrackd1 /org/netfilter/conntrackd1 \
+        > "$TMP/introspect" || fail "busctl introspect on the private socket"
+for member in .DumpCache .FlushCache .FlushKernel .ResyncKernel .GetStatistics .Reload .Quit \
+              .InternalCacheSize .NetlinkOverruns .Overrun .ResyncDone; do
+        grep -q "^$member " "$TMP/introspect" || fail "busctl introspect does not show $member"
+done
+
 # a few by hand with conntrack -I (different shapes), the rest with the flood helper
 inns conntrack -I -p tcp -s 172.16.0.1 -d 172.16.0.2 --sport 1111 --dport 22 --state ESTABLISHED -t 300 -u SEEN_REPLY,ASSURED -m 7 >/dev/null
 inns conntrack -I -p udp -s 172.16.0.1 -d 172.16.0.3 --sport 5353 --dport 53 -t 30 >/dev/null
