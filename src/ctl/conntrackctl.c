@@ -732,7 +732,7 @@ static int parse_argv(int argc, char **argv, Options *o) {
         int c;
 
         /* "+": options end at the verb, so that verb arguments are never taken as options. */
-        while ((c = getopt_long(argc, argv, "+hC:", options, NULL)) >= 0)
+        while ((c = getopt_long(argc, argv, "hC:", options, NULL)) >= 0)
                 switch (c) {
                 case 'h':
                         print_help();

@@ -124,6 +124,9 @@ inns "$CT_FLOOD" create 500 3 >/dev/null
 start_daemon "$ns" "$conf2"
 n=$(prop "$sock2" InternalCacheSize)
 [ "$n" -eq 500 ] || fail "initial dump: $n flows in the cache, 500 in the kernel"
+"$CONNTRACKCTL" --address="unix:path=$sock2" monitor --json > "$TMP/monitor" 2>&1 &
+PIDS+=($!)
+sleep 0.3       # let the monitor subscribe; what it must see happens after this
 inns "$CT_FLOOD" create 20000 2 >/dev/null
 inns "$CT_FLOOD" delete 8000 2 >/dev/null
 overruns=$(prop "$sock2" NetlinkOverruns)
@@ -132,4 +135,7 @@ info "overruns: $overruns, buffer $(prop "$sock2" NetlinkBufferSize) bytes"
 wait_for "a resync after the overrun" 30 'test "$(prop "$sock2" KernelResyncs)" -gt 0'
 wait_for "the cache to equal the kernel table" 30 'test "$(prop "$sock2" InternalCacheSize)" -eq "$(kernel_count)"'
 info "after the storm: kernel $(kernel_count), cache $(prop "$sock2" InternalCacheSize)"
+# conntrackctl monitor saw the signals an HA agent acts on
+wait_for "Overrun and ResyncDone in conntrackctl monitor" 10 'grep -q Overrun "$TMP/monitor" && grep -q ResyncDone "$TMP/monitor"'
+head -c 600 "$TMP/monitor" | sed 's/^/# monitor: /' 
 echo "PASS"
