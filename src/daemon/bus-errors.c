@@ -38,7 +38,7 @@ static int errno_from_name(const char *name) {
 }
 
 /* Format with %m meaning strerror(error). NULL on OOM. */
-static char *format_message(int error, const char *format, va_list ap) {
+_printf_(2, 0) static char *format_message(int error, const char *format, va_list ap) {
         char *s = NULL;
 
         errno = error;
@@ -47,7 +47,7 @@ static char *format_message(int error, const char *format, va_list ap) {
         return s;
 }
 
-static int set_named(sd_bus_error *e, const char *name, int error, const char *format, va_list ap) {
+_printf_(4, 0) static int set_named(sd_bus_error *e, const char *name, int error, const char *format, va_list ap) {
         _cleanup_free_ char *message = NULL;
         int code;
 

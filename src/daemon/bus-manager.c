@@ -845,7 +845,7 @@ static int on_system_bus_disconnected(sd_bus_message *message, void *userdata, s
 }
 
 static int bus_setup_system(Manager *m) {
-        _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
+        _cleanup_(sd_bus_close_unrefp) sd_bus *bus = NULL;
         int r;
 
         r = sd_bus_open_system_with_description(&bus, "system");
@@ -1219,9 +1219,13 @@ void manager_bus_done(Manager *m) {
         m->private_source = sd_event_source_disable_unref(m->private_source);
         m->private_post_source = sd_event_source_disable_unref(m->private_post_source);
 
-        /* Each connection gets what is queued for it (the reply to Quit()) before it closes. */
+        /* No sd_bus_flush() here: it waits without a limit, for the end of the authentication
+         * of a peer that connected and said nothing, or for a peer that stopped reading. What
+         * the handlers sent (the reply to Quit()) is written at once and stays in the socket for
+         * the peer after the close; only what was still queued for a peer that does not read is
+         * lost. */
         for (size_t i = 0; i < m->n_private_buses; i++)
-                sd_bus_flush_close_unref(m->private_buses[i]);
+                sd_bus_close_unref(m->private_buses[i]);
         free(m->private_buses);
         m->private_buses = NULL;
         m->n_private_buses = 0;
