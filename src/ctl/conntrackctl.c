@@ -321,6 +321,67 @@ static int verb_resync(const Options *o, int argc, char **argv) {
                            " entries.");
 }
 
+/* ---- replication: commit, send-bulk, request-resync, reset-timers ---- */
+
+static int verb_commit(const Options *o, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_client_freep) BusClient *c = NULL;
+        const char *what = argc > 1 ? argv[1] : "all";
+        BusCommitResult res;
+        int r;
+
+        if (check_arg("kind", what, STRV("all", "ct", "expect"), "all, ct or expect") < 0)
+                return EXIT_FAILURE;
+
+        r = connect_daemon(o, &c);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = bus_client_commit(c, what, &error, &res);
+        if (r < 0)
+                return call_failed(c, "commit the external cache", r, &error);
+
+        if (o->format == OUTPUT_JSON)
+                printf("{\"flows_ok\":%" PRIu64 ",\"flows_failed\":%" PRIu64
+                       ",\"expectations_ok\":%" PRIu64 ",\"expectations_failed\":%" PRIu64
+                       ",\"duration_usec\":%" PRIu64 "}\n",
+                       res.flows_ok, res.flows_failed, res.expectations_ok,
+                       res.expectations_failed, res.duration_usec);
+        else
+                printf("Committed %" PRIu64 " flows (%" PRIu64 " failed) and %" PRIu64
+                       " expectations (%" PRIu64 " failed) in %" PRIu64 ".%06" PRIu64 " s.\n",
+                       res.flows_ok, res.flows_failed, res.expectations_ok,
+                       res.expectations_failed, res.duration_usec / USEC_PER_SEC,
+                       res.duration_usec % USEC_PER_SEC);
+        return output_done();
+}
+
+/* A method without arguments nor results. */
+static int call_simple(const Options *o, const char *method, const char *what) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_client_freep) BusClient *c = NULL;
+        int r;
+
+        r = connect_daemon(o, &c);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = bus_client_call(c, method, BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, NULL);
+        if (r < 0)
+                return call_failed(c, what, r, &error);
+        return EXIT_SUCCESS;
+}
+
+static int verb_send_bulk(const Options *o, int argc, char **argv) {
+        return call_simple(o, "SendBulk", "send a bulk update");
+}
+
+static int verb_request_resync(const Options *o, int argc, char **argv) {
+        return call_simple(o, "RequestResync", "request a resync from the peers");
+}
+
+static int verb_reset_timers(const Options *o, int argc, char **argv) {
+        return call_simple(o, "ResetTimers", "schedule the flush of the kernel table");
+}
+
 /* ---- stats ---- */
 
 static int verb_stats(const Options *o, int argc, char **argv) {
@@ -438,10 +499,12 @@ static int monitor_end(Monitor *m) {
 static int on_manager_signal(sd_bus_message *message, void *userdata, sd_bus_error *ret_error) {
         static const struct {
                 const char *member, *signature;
-                const char *const names[3];
+                const char *const names[5];
         } known[] = {
                 { "Overrun", "tuu", { "total", "buffer_size", "resync_in_sec" } },
                 { "ResyncDone", "stt", { "kind", "entries", "duration_usec" } },
+                { "CommitDone", "ttttt", { "flows_ok", "flows_failed", "expectations_ok",
+                                           "expectations_failed", "duration_usec" } },
         };
         _cleanup_(stats_table_freep) StatsTable *t = NULL;
         const char *member = sd_bus_message_get_member(message);
@@ -458,7 +521,7 @@ static int on_manager_signal(sd_bus_message *message, void *userdata, sd_bus_err
         for (size_t i = 0; i < ELEMENTSOF(known); i++) {
                 if (!streq(member, known[i].member) || !streq_ptr(signature, known[i].signature))
                         continue;
-                for (size_t a = 0; a < 3; a++) {
+                for (size_t a = 0; known[i].signature[a]; a++) {
                         char type = known[i].signature[a];
 
                         if (type == 's') {
@@ -666,6 +729,12 @@ static void print_help(void) {
                "  flush kernel [ct|expect|all]    Delete the kernel table's entries that pass\n"
                "                                  the Filter clause\n"
                "  resync [ct|expect|all]          Resync the internal cache with the kernel table\n"
+               "  commit [all|ct|expect]          Write the external cache into the kernel table\n"
+               "                                  (failover); waits until it is done\n"
+               "  send-bulk                       Send the internal cache to the peers\n"
+               "  request-resync                  Ask the peers to send their internal caches\n"
+               "  reset-timers                    Flush the kernel table after PurgeTimeout\n"
+               "                                  seconds\n"
                "  stats [SECTION]                 Show the counters of one section (general,\n"
                "                                  expect, cache, runtime, network, link, queue,\n"
                "                                  rsqueue, process) or of all\n"
@@ -683,7 +752,7 @@ static void print_help(void) {
                "                                  (peer-to-peer, e.g.\n"
                "                                  unix:path=/run/conntrackd/conntrackd.ctl)\n"
                "     --json                       JSON output (dump, stats, status, monitor,\n"
-               "                                  flush kernel, resync)\n"
+               "                                  flush kernel, resync, commit)\n"
                "     --xml                        XML output (dump)\n"
                "     --no-legend                  No header line in tables\n"
                "\n"
@@ -701,6 +770,10 @@ static const Verb verbs[] = {
         { "dump",    1, 2, verb_dump },
         { "flush",   1, 2, verb_flush },
         { "resync",  0, 1, verb_resync },
+        { "commit",  0, 1, verb_commit },
+        { "send-bulk", 0, 0, verb_send_bulk },
+        { "request-resync", 0, 0, verb_request_resync },
+        { "reset-timers", 0, 0, verb_reset_timers },
         { "stats",   0, 1, verb_stats },
         { "reload",  0, 0, verb_reload },
         { "quit",    0, 0, verb_quit },

@@ -317,6 +317,14 @@ static int method_flush_cache(sd_bus_message *message, void *userdata, sd_bus_er
         /* One named cache must exist; with "all", the caches of this mode are flushed. */
         if (w >= 0 && k >= 0 && !manager_has_cache(m, w, k))
                 return reply_cache_absent(m, error, w, k);
+        /* The external cache is what a running commit writes: refused whole, before anything
+         * is flushed (1.4.7: "ignoring flush command, commit still in progress"). */
+        if ((w < 0 || w == CACHE_EXTERNAL) && manager_commit_running(m)) {
+                log_notice("ignoring flush command, commit still in progress");
+                return bus_error_set_namedf(error, BUS_ERROR_BUSY, EBUSY,
+                                            "Cannot flush the external cache: a commit is in "
+                                            "progress");
+        }
 
         for (CacheWhich iw = 0; iw < _CACHE_WHICH_MAX; iw++)
                 for (CtKind ik = 0; ik < _CT_KIND_MAX; ik++) {
@@ -411,6 +419,133 @@ static int method_resync_kernel(sd_bus_message *message, void *userdata, sd_bus_
         return sd_bus_reply_method_return(message, "t", total);
 }
 
+/* ---- replication: Commit, SendBulk, RequestResync, ResetTimers ---- */
+
+/* Why a replication request does not apply, for the message of NotSupported. */
+static const char *sync_absent_reason(Manager *m) {
+        switch (m->config->mode) {
+        case CONFIG_MODE_STATS:
+                return "Stats mode does not replicate";
+        case CONFIG_MODE_ALARM:
+                return "ALARM mode has no bulk transfers or resync requests";
+        default:
+                return "replication is not running";
+        }
+}
+
+static void bus_on_commit_done(Manager *m, const CommitResult *r, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = userdata;
+        int q;
+
+        /* The caller may have gone away meanwhile: then the reply fails, and that is all. */
+        q = sd_bus_reply_method_return(message, "ttttt", r->ct_ok, r->ct_failed, r->exp_ok,
+                                       r->exp_failed, r->duration_usec);
+        if (q < 0)
+                log_debug_errno(q, "Failed to send the reply to Commit(): %m");
+}
+
+/* A pending Commit() whose commit will not finish (the daemon is stopping): answer it. */
+static void bus_drop_pending_commit(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = NULL;
+
+        if (m->commit_done != bus_on_commit_done || !m->commit_userdata)
+                return;
+        message = m->commit_userdata;
+        m->commit_done = NULL;
+        m->commit_userdata = NULL;
+
+        (void) bus_error_set_errnof(&error, ESHUTDOWN, "conntrackd is stopping: the commit was "
+                                    "cancelled");
+        (void) sd_bus_reply_method_error(message, &error);
+}
+
+static int method_commit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        const char *what;
+        int kind, r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(message, "s", &what);
+        if (r < 0)
+                return r;
+        if (streq(what, ""))
+                kind = -1;
+        else {
+                r = parse_kind(m, error, what, true, &kind);
+                if (r < 0)
+                        return r;
+        }
+
+        r = manager_commit(m, kind, bus_on_commit_done, message);
+        if (r == -EBUSY)
+                return bus_error_set_namedf(error, BUS_ERROR_BUSY, EBUSY,
+                                            "commit already in progress");
+        if (r == -EOPNOTSUPP)
+                return reply_cache_absent(m, error, CACHE_EXTERNAL,
+                                          kind == CT_KIND_EXPECT ? CT_KIND_EXPECT : CT_KIND_CT);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to start the commit: %m");
+
+        /* Answered by bus_on_commit_done() when the commit is finished. */
+        sd_bus_message_ref(message);
+        return 1;
+}
+
+static int method_send_bulk(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+        r = manager_send_bulk(m);
+        if (r == -EOPNOTSUPP)
+                return bus_error_set_namedf(error, BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP,
+                                            "Cannot send a bulk update: %s",
+                                            sync_absent_reason(m));
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to send a bulk update: %m");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_request_resync(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+        r = manager_request_resync(m);
+        if (r == -EOPNOTSUPP)
+                return bus_error_set_namedf(error, BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP,
+                                            "Cannot request a resync: %s", sync_absent_reason(m));
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to request a resync: %m");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
+static int method_reset_timers(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+        r = manager_reset_timers(m);
+        if (r == -EALREADY)
+                /* Scheduled already: it stays as it is, which is what was asked for. */
+                log_info("Scheduled flush of the kernel table already pending, left as it is");
+        else if (r == -EOPNOTSUPP)
+                return bus_error_set_namedf(error, BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP,
+                                            "Cannot schedule a flush: %s", sync_absent_reason(m));
+        else if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to schedule the flush: %m");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 /* GetStatistics: one dictionary entry. */
 static int stat_append(sd_bus_message *reply, const char *group, const char *name, uint64_t v) {
         char key[64];
@@ -488,11 +623,6 @@ static int stats_append_traffic(sd_bus_message *reply, Manager *m) {
         r = stat_append(reply, "traffic", "bytes", m->counters.traffic_bytes);
         if (r >= 0)
                 r = stat_append(reply, "traffic", "packets", m->counters.traffic_packets);
-        /* Replication counters: filled when the sync modes exist. */
-        if (r >= 0)
-                r = stat_append(reply, "message", "malformed", 0);
-        if (r >= 0)
-                r = stat_append(reply, "message", "lost", 0);
         return r;
 }
 
@@ -531,6 +661,18 @@ static int stats_append_runtime(sd_bus_message *reply, Manager *m) {
                         return r;
         }
         return 0;
+}
+
+/* The sections that manager_append_sync_statistics() fills. */
+static bool section_has_sync_counters(const char *section) {
+        static const char *const sections[] = {
+                "general", "expect", "network", "link", "queue", "rsqueue",
+        };
+
+        for (size_t i = 0; i < ELEMENTSOF(sections); i++)
+                if (streq(section, sections[i]))
+                        return true;
+        return false;
 }
 
 static int method_get_statistics(sd_bus_message *message, void *userdata, sd_bus_error *error) {
@@ -584,7 +726,11 @@ static int method_get_statistics(sd_bus_message *message, void *userdata, sd_bus
                 r = stats_append_caches(reply, m, (CtKind) -1, true);
         else if (streq(stats_sections[which], "runtime"))
                 r = stats_append_runtime(reply, m);
-        /* network, link, queue, rsqueue, process: "mode" only until replication exists */
+        /* The counters of replication (messages, links, queues; nothing in Stats mode).
+         * "process": "mode" only, there are no child processes. */
+        if (r >= 0 && (which < 0 || section_has_sync_counters(stats_sections[which])))
+                r = manager_append_sync_statistics(m, which < 0 ? "" : stats_sections[which],
+                                                   reply);
         if (r < 0)
                 return r;
 
@@ -699,6 +845,17 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("s", section),
                                 SD_BUS_RESULT("a{sv}", statistics),
                                 method_get_statistics, SD_BUS_VTABLE_UNPRIVILEGED),
+        SD_BUS_METHOD_WITH_ARGS("Commit",
+                                SD_BUS_ARGS("s", what),
+                                SD_BUS_RESULT("t", flows_ok, "t", flows_failed,
+                                              "t", expectations_ok, "t", expectations_failed,
+                                              "t", duration_usec),
+                                method_commit, 0),
+        SD_BUS_METHOD_WITH_ARGS("SendBulk", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_send_bulk, 0),
+        SD_BUS_METHOD_WITH_ARGS("RequestResync", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_request_resync, 0),
+        SD_BUS_METHOD_WITH_ARGS("ResetTimers", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_reset_timers, 0),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
         SD_BUS_METHOD_WITH_ARGS("Quit", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_quit, 0),
 
@@ -706,6 +863,10 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_ARGS("t", total, "u", buffer_size, "u", resync_in_sec), 0),
         SD_BUS_SIGNAL_WITH_ARGS("ResyncDone",
                                 SD_BUS_ARGS("s", kind, "t", entries, "t", duration_usec), 0),
+        SD_BUS_SIGNAL_WITH_ARGS("CommitDone",
+                                SD_BUS_ARGS("t", flows_ok, "t", flows_failed,
+                                            "t", expectations_ok, "t", expectations_failed,
+                                            "t", duration_usec), 0),
 
         SD_BUS_VTABLE_END,
 };
@@ -792,6 +953,17 @@ void manager_bus_emit_resync_done(Manager *m, CtKind kind, uint64_t entries, uin
         };
 
         bus_emit_everywhere(m, emit_resync_done, &d, "ResyncDone");
+}
+
+static int emit_commit_done(Manager *m, sd_bus *bus, const void *data) {
+        const CommitResult *r = data;
+
+        return sd_bus_emit_signal(bus, BUS_PATH, BUS_INTERFACE, "CommitDone", "ttttt", r->ct_ok,
+                                  r->ct_failed, r->exp_ok, r->exp_failed, r->duration_usec);
+}
+
+void manager_bus_emit_commit_done(Manager *m, const CommitResult *r) {
+        bus_emit_everywhere(m, emit_commit_done, r, "CommitDone");
 }
 
 static int emit_state_changed(Manager *m, sd_bus *bus, const void *data) {
@@ -1216,6 +1388,7 @@ int manager_bus_setup(Manager *m) {
 }
 
 void manager_bus_done(Manager *m) {
+        bus_drop_pending_commit(m);
         m->private_source = sd_event_source_disable_unref(m->private_source);
         m->private_post_source = sd_event_source_disable_unref(m->private_post_source);
 

@@ -20,6 +20,7 @@ typedef struct CacheObject {
         uint64_t generation;            /* last cache_begin_generation() that touched it */
         uint64_t added_usec;            /* when it was added ("active since"), caller's clock */
         uint64_t updated_usec;          /* last add or update */
+        uint64_t sync_usec;             /* replication's own (ALARM: next refresh); 0 at add */
         union {
                 CtEntry ct;
                 CtExpect exp;

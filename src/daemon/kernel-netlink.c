@@ -14,6 +14,7 @@
  * the granted figure: ask for half of it.
  */
 
+#include <assert.h>
 #include <limits.h>
 #include <linux/netlink.h>
 #include <sys/epoll.h>
@@ -32,6 +33,12 @@
 #define NETLINK_SEND_SIZE 4096u
 /* NLM_F_DUMP_INTR: the table changed under the dump; start over, but not forever. */
 #define DUMP_MAX_ATTEMPTS 8
+/* Batched creates: requests per sendmsg() are bounded by this buffer (and by the socket's send
+ * buffer, which the kernel checks against the whole datagram). */
+#define BATCH_BUFFER_SIZE (256u * 1024u)
+/* The write socket's receive buffer, asked for (with the privilege to exceed rmem_max) so that
+ * the error answers of a whole batch fit; a batch that overflows it is redone one by one. */
+#define WRITE_RCVBUF_SIZE (4u * 1024u * 1024u)
 
 DEFINE_CLEANUP_FUNC(struct nf_conntrack *, nfct_destroy);
 DEFINE_CLEANUP_FUNC(struct nf_expect *, nfexp_destroy);
@@ -50,6 +57,8 @@ typedef struct NetlinkKernel {
         uint32_t seq;
         RateLimit parse_ratelimit;
         RateLimit recv_ratelimit;
+        uint8_t *batch_buf;             /* BATCH_BUFFER_SIZE, allocated on first use */
+        size_t batch_max;               /* bytes per batch datagram (send buffer bound) */
 } NetlinkKernel;
 
 typedef union RequestBuffer {
@@ -99,6 +108,29 @@ static int netlink_socket_reopen(NetlinkSocket *s) {
         return netlink_socket_open(s, false);
 }
 
+/*
+ * The write socket: error answers carry only the header of the failed request (NETLINK_CAP_ACK;
+ * the sequence number says which one it was), and its receive buffer holds the answers of a
+ * whole batch. Both best effort: a smaller buffer makes batches slower, not wrong.
+ */
+static void netlink_write_socket_setup(NetlinkKernel *n) {
+        int fd = mnl_socket_get_fd(n->write.nl), one = 1, v = WRITE_RCVBUF_SIZE / 2, sndbuf = 0;
+        socklen_t l = sizeof(sndbuf);
+
+        if (setsockopt(fd, SOL_NETLINK, NETLINK_CAP_ACK, &one, sizeof(one)) < 0)
+                log_debug_errno(negative_errno(), "Failed to set NETLINK_CAP_ACK: %m");
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0 &&
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0)
+                log_debug_errno(negative_errno(), "Failed to enlarge the write socket's receive "
+                                "buffer: %m");
+
+        /* the kernel refuses datagrams longer than the send buffer minus 32 bytes */
+        if (getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, &l) < 0 || sndbuf <= 0)
+                sndbuf = 0;
+        n->batch_max = sndbuf > (int) (2 * NETLINK_SEND_SIZE) ?
+                       MIN((size_t) sndbuf - 64, (size_t) BATCH_BUFFER_SIZE) : 0;
+}
+
 static int netlink_open(Kernel *k) {
         NetlinkKernel *n;
         int r;
@@ -117,6 +149,7 @@ static int netlink_open(Kernel *k) {
         r = netlink_socket_open(&n->write, false);
         if (r < 0)
                 return log_error_errno(r, "Failed to open the ctnetlink write socket: %m");
+        netlink_write_socket_setup(n);
         return 0;
 }
 
@@ -129,6 +162,7 @@ static void netlink_close(Kernel *k) {
         netlink_socket_close(&n->events);
         netlink_socket_close(&n->dump);
         netlink_socket_close(&n->write);
+        free(n->batch_buf);
         free(n);
         k->data = NULL;
 }
@@ -496,25 +530,203 @@ static int netlink_get(Kernel *k, CtKind kind, const void *obj, void *ret_obj) {
         return 0;
 }
 
+/* The kernel wants both tuples to create a flow. Peers do not send the reply tuple (spec §1.7):
+ * it is the inverse of the original, and NAT is asked for through the SNAT/DNAT attributes, from
+ * which the kernel computes the real reply tuple. Returns e itself, or 'buf' completed. */
+static const CtEntry *ct_with_reply(const CtEntry *e, CtEntry *buf) {
+        if (e->attrs & CT_ATTR_REPLY)
+                return e;
+        *buf = *e;
+        ct_tuple_invert(&buf->orig, &buf->reply);
+        buf->attrs |= CT_ATTR_REPLY;
+        return buf;
+}
+
 static int netlink_create(Kernel *k, CtKind kind, const void *obj) {
         if (kind == CT_KIND_CT) {
-                const CtEntry *e = obj;
+                CtEntry c;
 
-                if (!(e->attrs & CT_ATTR_REPLY)) {
-                        /* The kernel wants both tuples. Peers do not send the reply tuple
-                         * (spec §1.7): it is the inverse of the original, and NAT is asked
-                         * for through the SNAT/DNAT attributes, from which the kernel
-                         * computes the real reply tuple. */
-                        CtEntry c = *e;
-
-                        ct_tuple_invert(&c.orig, &c.reply);
-                        c.attrs |= CT_ATTR_REPLY;
-                        return netlink_write(k, kind, IPCTNL_MSG_CT_NEW, 0,
-                                             NLM_F_CREATE | NLM_F_EXCL, &c, NULL, NULL);
-                }
+                return netlink_write(k, kind, IPCTNL_MSG_CT_NEW, 0, NLM_F_CREATE | NLM_F_EXCL,
+                                     ct_with_reply(obj, &c), NULL, NULL);
         }
         return netlink_write(k, kind, IPCTNL_MSG_CT_NEW, IPCTNL_MSG_EXP_NEW,
                              NLM_F_CREATE | NLM_F_EXCL, obj, NULL, NULL);
+}
+
+/* ---- batched creates ---- */
+
+/*
+ * One datagram of create requests: objs[0..n) into the batch buffer, each request with its own
+ * sequence number (first_seq + i) and no acknowledgement asked for, then an NLMSG_NOOP with
+ * NLM_F_ACK. The kernel handles the requests of a datagram one after the other, inside our
+ * sendmsg(), and answers only the failed ones (NLMSG_ERROR with the request's sequence number),
+ * then the NOOP: when its answer is read, every error is known. Returns the number of requests
+ * put in; *ret_consumed is that, plus one when the datagram was cut at an object that could not
+ * be converted (its error is set); *ret_len the datagram's length (0 without requests).
+ */
+static size_t batch_build(NetlinkKernel *n, CtKind kind, const void *const *objs, size_t count,
+                          int *ret_errors, uint32_t first_seq, size_t *ret_len,
+                          size_t *ret_consumed) {
+        bool cut = false;
+        size_t off = 0, i;
+
+        for (i = 0; i < count; i++) {
+                struct nlmsghdr *nlh;
+                struct nfgenmsg *nfg;
+                uint8_t family;
+                CtEntry c;
+                int r;
+
+                /* room for the largest request and the closing NOOP */
+                if (off + NETLINK_SEND_SIZE + MNL_NLMSG_HDRLEN > n->batch_max)
+                        break;
+
+                if (kind == CT_KIND_CT)
+                        family = ((const CtEntry *) objs[i])->orig.l3;
+                else
+                        family = ((const CtExpect *) objs[i])->master.l3;
+
+                nlh = mnl_nlmsg_put_header(n->batch_buf + off);
+                nlh->nlmsg_type = kind == CT_KIND_CT ?
+                                  (NFNL_SUBSYS_CTNETLINK << 8 | IPCTNL_MSG_CT_NEW) :
+                                  (NFNL_SUBSYS_CTNETLINK_EXP << 8 | IPCTNL_MSG_EXP_NEW);
+                nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_EXCL;
+                nlh->nlmsg_seq = first_seq + (uint32_t) i;
+                nfg = mnl_nlmsg_put_extra_header(nlh, sizeof(*nfg));
+                nfg->nfgen_family = family;
+                nfg->version = NFNETLINK_V0;
+                nfg->res_id = 0;
+
+                r = kind == CT_KIND_CT ? ct_entry_put_request(nlh, ct_with_reply(objs[i], &c)) :
+                                         ct_expect_put_request(nlh, objs[i]);
+                if (r < 0) {
+                        /* this object cannot be expressed: it fails alone, the datagram is cut
+                         * before it and the caller goes on after it */
+                        ret_errors[i] = r;
+                        cut = true;
+                        break;
+                }
+                ret_errors[i] = 0;
+                off += NLMSG_ALIGN(nlh->nlmsg_len);
+        }
+
+        if (off > 0) {
+                struct nlmsghdr *noop = mnl_nlmsg_put_header(n->batch_buf + off);
+
+                noop->nlmsg_type = NLMSG_NOOP;
+                noop->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+                noop->nlmsg_seq = first_seq + (uint32_t) i;
+                off += NLMSG_ALIGN(noop->nlmsg_len);
+        }
+        *ret_len = off;
+        *ret_consumed = i + (cut ? 1 : 0);
+        return i;
+}
+
+/*
+ * Read the answers to a batch of n requests (sequence numbers first_seq...) up to the NOOP's.
+ * Everything was queued during sendmsg(): nothing more will come, so the reads do not block.
+ * Returns 0 when the NOOP's answer was read (every error is in ret_errors), -ENOBUFS when answers
+ * were lost (the socket overflowed: the outcome of the requests without an error is unknown).
+ */
+static int batch_read_answers(NetlinkSocket *s, uint32_t first_seq, size_t n, int *ret_errors) {
+        bool lost = false;
+
+        for (;;) {
+                const struct nlmsghdr *nlh;
+                ssize_t got;
+                int len;
+
+                got = recv(mnl_socket_get_fd(s->nl), s->buf, NETLINK_RECV_SIZE, MSG_DONTWAIT);
+                if (got < 0) {
+                        int r = negative_errno();
+
+                        if (r == -EINTR)
+                                continue;
+                        if (r == -ENOBUFS) {
+                                lost = true;
+                                continue;
+                        }
+                        return r == -EAGAIN ? -ENOBUFS : r;
+                }
+
+                len = (int) got;
+                for (nlh = (const struct nlmsghdr *) s->buf; mnl_nlmsg_ok(nlh, len);
+                     nlh = mnl_nlmsg_next(nlh, &len)) {
+                        const struct nlmsgerr *err;
+                        uint32_t idx = nlh->nlmsg_seq - first_seq;
+
+                        if (nlh->nlmsg_type != NLMSG_ERROR || idx > n ||
+                            mnl_nlmsg_get_payload_len(nlh) < sizeof(*err))
+                                continue;       /* not ours (a leftover), or malformed */
+                        err = mnl_nlmsg_get_payload(nlh);
+                        if (idx == n)
+                                return lost ? -ENOBUFS : 0;     /* the NOOP: the end */
+                        if (err->error != 0)
+                                ret_errors[idx] = err->error < 0 ? err->error : -err->error;
+                }
+        }
+}
+
+static int netlink_create_batch(Kernel *k, CtKind kind, const void *const *objs, size_t count,
+                                int *ret_errors) {
+        NetlinkKernel *n = nk(k);
+        size_t done = 0;
+
+        if (!n->write.nl)
+                return -ENOTCONN;
+        if (n->write.busy)
+                return -EBUSY;
+
+        if (n->batch_max == 0) {
+                /* a send buffer too small to batch anything */
+                for (size_t i = 0; i < count; i++)
+                        ret_errors[i] = netlink_create(k, kind, objs[i]);
+                return 0;
+        }
+        if (!n->batch_buf) {
+                n->batch_buf = malloc(BATCH_BUFFER_SIZE);
+                if (!n->batch_buf)
+                        return -ENOMEM;
+        }
+
+        while (done < count) {
+                uint32_t first_seq = n->seq + 1;
+                size_t len, built, consumed;
+                int r;
+
+                built = batch_build(n, kind, objs + done, count - done, ret_errors + done,
+                                    first_seq, &len, &consumed);
+                assert(consumed > 0);
+                if (built > 0) {
+                        n->seq += (uint32_t) built + 1;
+
+                        n->write.busy = true;
+                        if (mnl_socket_sendto(n->write.nl, n->batch_buf, len) < 0)
+                                r = negative_errno();
+                        else
+                                r = batch_read_answers(&n->write, first_seq, built,
+                                                       ret_errors + done);
+                        n->write.busy = false;
+
+                        if (r < 0) {
+                                /* Not sent, or answers lost: what became of the requests
+                                 * without an error is unknown. Each is done again alone; one
+                                 * that the batch did create answers EEXIST now, which the
+                                 * caller handles like any existing flow (replacing it by the
+                                 * same flow). */
+                                if (ratelimit_below(&n->recv_ratelimit))
+                                        log_debug_errno(r, "Batch of %zu creates failed, retrying "
+                                                        "them one by one: %m", built);
+                                for (size_t i = 0; i < built; i++)
+                                        if (ret_errors[done + i] == 0)
+                                                ret_errors[done + i] =
+                                                        netlink_create(k, kind, objs[done + i]);
+                        }
+                }
+                done += consumed;
+        }
+        return 0;
 }
 
 static int netlink_update(Kernel *k, CtKind kind, const void *obj) {
@@ -880,4 +1092,5 @@ const KernelOps kernel_netlink_ops = {
         .delete = netlink_delete,
         .flush = netlink_flush,
         .set_buffer_size = netlink_set_buffer_size,
+        .create_batch = netlink_create_batch,
 };

@@ -6,6 +6,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -99,6 +100,31 @@ int kernel_create(Kernel *k, CtKind kind, const void *obj) {
         if (!k->ops->create)
                 return -EOPNOTSUPP;
         return k->ops->create(k, kind, obj);
+}
+
+int kernel_create_batch(Kernel *k, CtKind kind, const void *const *objs, size_t n, int *ret_errors) {
+        size_t failed = 0;
+        int r;
+
+        if (!k || !kind_valid(kind) || (n > 0 && (!objs || !ret_errors)))
+                return -EINVAL;
+        if (n == 0)
+                return 0;
+        if (!k->ops->create_batch && !k->ops->create)
+                return -EOPNOTSUPP;
+
+        if (k->ops->create_batch) {
+                r = k->ops->create_batch(k, kind, objs, n, ret_errors);
+                if (r < 0)
+                        return r;
+        } else
+                for (size_t i = 0; i < n; i++)
+                        ret_errors[i] = objs[i] ? k->ops->create(k, kind, objs[i]) : -EINVAL;
+
+        for (size_t i = 0; i < n; i++)
+                if (ret_errors[i] < 0)
+                        failed++;
+        return (int) MIN(failed, (size_t) INT_MAX);
 }
 
 int kernel_update(Kernel *k, CtKind kind, const void *obj) {

@@ -75,6 +75,13 @@ typedef struct KernelOps {
         int (*flush)(Kernel *k, CtKind kind);
         /* Set the event socket's receive buffer; *ret_actual gets what the kernel granted. */
         int (*set_buffer_size)(Kernel *k, uint32_t size, uint32_t *ret_actual);
+        /*
+         * Optional: create n objects (CtEntry or CtExpect, as create) with as few system calls as
+         * possible. ret_errors[i] gets the outcome of objs[i]: 0 or a negative errno (-EEXIST).
+         * Returns 0 when every object was tried, a negative errno when none was.
+         */
+        int (*create_batch)(Kernel *k, CtKind kind, const void *const *objs, size_t n,
+                            int *ret_errors);
 } KernelOps;
 
 struct Kernel {
@@ -98,6 +105,12 @@ int kernel_subscribe(Kernel *k, sd_event *e);
 int kernel_dump(Kernel *k, CtKind kind, KernelDumpFunc f, void *userdata);
 int kernel_get(Kernel *k, CtKind kind, const void *obj, void *ret_obj);
 int kernel_create(Kernel *k, CtKind kind, const void *obj);
+/*
+ * Create n objects, ret_errors[i] = 0 or the negative errno of objs[i]. ops->create_batch where
+ * the implementation has it, else one ops->create after the other. Returns the number of objects
+ * that failed, or a negative errno (bad arguments, or the batch failed as a whole).
+ */
+int kernel_create_batch(Kernel *k, CtKind kind, const void *const *objs, size_t n, int *ret_errors);
 int kernel_update(Kernel *k, CtKind kind, const void *obj);
 int kernel_delete(Kernel *k, CtKind kind, const void *obj);
 int kernel_set_buffer_size(Kernel *k, uint32_t size);

@@ -17,6 +17,9 @@
  *     a denied request and a daemon that does not answer in time exit 1;
  *   - a plain -f asks for every cache of the mode, so in Stats mode it flushes the stats cache
  *     (1.4.7 sent a request that Stats mode ignored);
+ *   - -c while a commit runs prints "commit already in progress" on stderr (exit 0; 1.4.7
+ *     returned at once without a word), and so does -f [external] ("... a commit is in
+ *     progress"); -t while a flush is scheduled is accepted silently, as in 1.4.7;
  *   - "-s" prints the link block only when the daemon reports links (none until replication
  *     exists), and "-s queue" only when it reports queues (see legacy-output.h).
  */
@@ -440,12 +443,13 @@ static int run_simple(BusClient *c, const LegacyArgs *args) {
                                     args->kind ?: "all");
                 break;
         case LEGACY_REQ_COMMIT:
+                /* Held until the commit is done, as 1.4.7's -c; the counts are not printed
+                 * (1.4.7 prints nothing, failures or not: they are in the daemon's log). */
                 method = "Commit";
-                r = bus_client_call(c, method, BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, "s",
-                                    args->kind ?: "all");
+                r = bus_client_commit(c, args->kind ?: "all", &error, NULL);
                 break;
         case LEGACY_REQ_BULK_SEND:
-                method = "BulkSend";
+                method = "SendBulk";
                 r = bus_client_call(c, method, BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, NULL);
                 break;
         case LEGACY_REQ_REQUEST_RESYNC:

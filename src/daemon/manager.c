@@ -136,18 +136,30 @@ static bool expect_wanted(Manager *m, const CtExpect *x) {
         return false;
 }
 
-static int cache_apply(Manager *m, Cache *c, KernelEventType type, const void *obj) {
+/*
+ * Apply a local change to an internal cache and, unless 'quiet' (our own writes, -R, the start-up
+ * dump), replicate it: NEW and UPDATE send the cached state, DESTROY sends DEL with the last
+ * state we had (through the cache's on_del hook).
+ */
+static int cache_apply(Manager *m, Cache *c, KernelEventType type, const void *obj, bool quiet) {
+        CacheObject *o = NULL;
         int r;
 
         switch (type) {
         case KERNEL_EVENT_NEW:
-                r = cache_add(c, obj, manager_now(m), NULL);
+                r = cache_add(c, obj, manager_now(m), &o);
+                if (r >= 0 && !quiet)
+                        manager_sync_local(m, cache_kind(c), WIRE_CT_NEW, obj, o);
                 break;
         case KERNEL_EVENT_UPDATE:
-                r = cache_update(c, obj, manager_now(m), NULL);
+                r = cache_update(c, obj, manager_now(m), &o);
+                if (r >= 0 && !quiet)
+                        manager_sync_local(m, cache_kind(c), WIRE_CT_UPD, obj, o);
                 break;
         case KERNEL_EVENT_DESTROY:
+                m->sync_emit_del = !quiet;
                 r = cache_del(c, obj);
+                m->sync_emit_del = false;
                 if (r == -ENOENT)
                         r = 0;  /* unknown tuple: nothing to do */
                 break;
@@ -179,27 +191,40 @@ static const CtEntry *entry_for_cache(Manager *m, const CtEntry *e, CtEntry *buf
         return buf;
 }
 
+static const WireType event_wire_type[_KERNEL_EVENT_MAX] = {
+        [KERNEL_EVENT_NEW] = WIRE_CT_NEW,
+        [KERNEL_EVENT_UPDATE] = WIRE_CT_UPD,
+        [KERNEL_EVENT_DESTROY] = WIRE_CT_DEL,
+};
+
 static void on_kernel_ct(Kernel *k, KernelEventType type, const CtEntry *e, bool self, void *userdata) {
         Manager *m = userdata;
         Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_CT];
         CtEntry buf;
 
-        if (!c)
+        if (!c) {
+                /* DisableInternalCache: every filtered event goes to the peers as it is. */
+                if (self || !filter_match_ct(m->config->filter, e)) {
+                        m->counters.events_filtered += !self;
+                        return;
+                }
+                manager_sync_local(m, CT_KIND_CT, event_wire_type[type], e, NULL);
                 return;
+        }
         if (type == KERNEL_EVENT_DESTROY) {
                 /* A flow that leaves the kernel leaves the cache, whatever the filter says now. */
                 if (e->attrs & CT_ATTR_COUNTERS) {
                         m->counters.traffic_bytes += e->counters.bytes_orig + e->counters.bytes_repl;
                         m->counters.traffic_packets += e->counters.packets_orig + e->counters.packets_repl;
                 }
-                (void) cache_apply(m, c, type, e);
+                (void) cache_apply(m, c, type, e, self);
                 return;
         }
         if (!filter_match_ct(m->config->filter, e)) {
                 m->counters.events_filtered++;
                 return;
         }
-        (void) cache_apply(m, c, type, entry_for_cache(m, e, &buf));
+        (void) cache_apply(m, c, type, entry_for_cache(m, e, &buf), self);
 }
 
 static void on_kernel_expect(Kernel *k, KernelEventType type, const CtExpect *x, bool self,
@@ -207,13 +232,16 @@ static void on_kernel_expect(Kernel *k, KernelEventType type, const CtExpect *x,
         Manager *m = userdata;
         Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_EXPECT];
 
-        if (!c)
-                return;
         if (type != KERNEL_EVENT_DESTROY && !expect_wanted(m, x)) {
                 m->counters.events_filtered++;
                 return;
         }
-        (void) cache_apply(m, c, type, x);
+        if (!c) {
+                if (!self && m->config->expectation_sync.enabled)
+                        manager_sync_local(m, CT_KIND_EXPECT, event_wire_type[type], x, NULL);
+                return;
+        }
+        (void) cache_apply(m, c, type, x, self);
 }
 
 /* ---- resync with the kernel table ---- */
@@ -221,6 +249,7 @@ static void on_kernel_expect(Kernel *k, KernelEventType type, const CtExpect *x,
 typedef struct ResyncContext {
         Manager *m;
         Cache *cache;
+        bool send;              /* after an overrun: what the dump finds goes to the peers too */
 } ResyncContext;
 
 static int resync_one(const void *obj, void *userdata) {
@@ -237,16 +266,16 @@ static int resync_one(const void *obj, void *userdata) {
                 CtEntry buf;
 
                 obj = entry_for_cache(m, obj, &buf);
-                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj);
+                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj, !ctx->send);
         } else
-                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj);
+                (void) cache_apply(m, ctx->cache, KERNEL_EVENT_UPDATE, obj, !ctx->send);
         return 0;
 }
 
-static int resync_kind(Manager *m, CtKind kind, uint64_t *ret_entries) {
+static int resync_kind(Manager *m, CtKind kind, bool send, uint64_t *ret_entries) {
         Cache *c = m->caches[CACHE_INTERNAL][kind];
         uint64_t begin = now_usec(CLOCK_MONOTONIC), duration;
-        ResyncContext ctx = { m, c };
+        ResyncContext ctx = { m, c, send };
         size_t purged;
         int r;
 
@@ -259,7 +288,9 @@ static int resync_kind(Manager *m, CtKind kind, uint64_t *ret_entries) {
                 /* Nothing is purged after an incomplete dump: the cache stays as it was. */
                 return log_error_errno(r, "Failed to dump the kernel %s table: %m",
                                        kind == CT_KIND_CT ? "conntrack" : "expectation");
+        m->sync_emit_del = send;
         purged = cache_purge_generation(c);
+        m->sync_emit_del = false;
         m->counters.kernel_resyncs++;
 
         /* sd_event_now() is frozen during one iteration: measure with the real clock. */
@@ -278,12 +309,12 @@ static int resync_kind(Manager *m, CtKind kind, uint64_t *ret_entries) {
         return 0;
 }
 
-int manager_resync_kernel(Manager *m, CtKind kind, uint64_t *ret_entries) {
+static int resync_kernel(Manager *m, CtKind kind, bool send, uint64_t *ret_entries) {
         uint64_t total = 0, n;
         int r;
 
         if (kind >= 0 && kind < _CT_KIND_MAX) {
-                r = resync_kind(m, kind, ret_entries);
+                r = resync_kind(m, kind, send, ret_entries);
                 if (r >= 0)
                         manager_update_status(m);
                 return r;
@@ -292,7 +323,7 @@ int manager_resync_kernel(Manager *m, CtKind kind, uint64_t *ret_entries) {
         for (CtKind k = 0; k < _CT_KIND_MAX; k++) {
                 if (!m->caches[CACHE_INTERNAL][k])
                         continue;
-                r = resync_kind(m, k, &n);
+                r = resync_kind(m, k, send, &n);
                 if (r < 0)
                         return r;
                 total += n;
@@ -303,12 +334,18 @@ int manager_resync_kernel(Manager *m, CtKind kind, uint64_t *ret_entries) {
         return 0;
 }
 
+/* -R and reloads: the cache is brought in line with the kernel, nothing is sent (1.4.7). */
+int manager_resync_kernel(Manager *m, CtKind kind, uint64_t *ret_entries) {
+        return resync_kernel(m, kind, false, ret_entries);
+}
+
 static int on_resync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
         m->resync_timer = sd_event_source_unref(m->resync_timer);
         log_info("Resyncing with the kernel after netlink overruns");
-        (void) manager_resync_kernel(m, (CtKind) -1, NULL);
+        /* Events were lost: the peers get what the kernel has now, and DEL for what is gone. */
+        (void) resync_kernel(m, (CtKind) -1, true, NULL);
         return 0;
 }
 
@@ -351,6 +388,13 @@ int manager_flush_cache(Manager *m, CacheWhich which, CtKind kind) {
 
         if (!c)
                 return -EOPNOTSUPP;
+        if (which == CACHE_EXTERNAL && manager_commit_running(m)) {
+                log_notice("ignoring flush command, commit still in progress");
+                return -EBUSY;
+        }
+        if (which == CACHE_INTERNAL)
+                /* -f cancels a pending -t purge. */
+                m->purge_timer = sd_event_source_disable_unref(m->purge_timer);
         log_info("Flushing the %s cache (%zu objects)", cache_name(c), cache_size(c));
         cache_flush(c);
         manager_update_status(m);
@@ -385,6 +429,7 @@ typedef struct DumpContext {
         CtFormat format;
         bool internal;
         uint64_t now;
+        CtKind kind;
 } DumpContext;
 
 static int dump_one(Cache *c, CacheObject *o, void *userdata) {
@@ -396,21 +441,48 @@ static int dump_one(Cache *c, CacheObject *o, void *userdata) {
                 .expires_in_sec = -1,
         };
 
+        /* ALARM: what peers stop refreshing goes after CacheTimeout. */
+        if (!d->internal && d->m->config->mode == CONFIG_MODE_ALARM) {
+                uint64_t age = d->now > o->updated_usec ? d->now - o->updated_usec : 0,
+                         limit = (uint64_t) d->m->config->cache_timeout * USEC_PER_SEC;
+
+                extra.expires_in_sec = age < limit ? (int64_t) ((limit - age) / USEC_PER_SEC) : 0;
+        }
+
         if (cache_kind(c) == CT_KIND_CT)
                 return ct_format_entry(d->f, &o->ct, d->format, &extra);
         return ct_format_expect(d->f, &o->exp, d->format, &extra);
 }
 
+/* DisableInternalCache: -i shows the kernel table itself (1.4.7). */
+static int dump_kernel_one(const void *obj, void *userdata) {
+        DumpContext *d = userdata;
+        CtFormatExtra extra = { .show_reply = true, .active_since_sec = -1, .expires_in_sec = -1 };
+
+        if (d->kind == CT_KIND_CT) {
+                if (!filter_match_ct(d->m->config->filter, obj))
+                        return 0;
+                return ct_format_entry(d->f, obj, d->format, &extra);
+        }
+        return ct_format_expect(d->f, obj, d->format, &extra);
+}
+
 int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat format, int *ret_fd) {
         Cache *c = manager_get_cache(m, which, kind);
         _cleanup_close_ int fd = -EBADF;
+        bool bypass = false;
         FILE *f;
         int r, dupfd;
 
         if (format < 0 || format >= _CT_FORMAT_MAX)
                 return -EINVAL;
-        if (!c)
-                return -EOPNOTSUPP;
+        if (!c) {
+                bypass = which == CACHE_INTERNAL && m->config->mode != CONFIG_MODE_STATS &&
+                         m->config->disable_internal_cache && m->kernel &&
+                         (kind == CT_KIND_CT || m->config->expectation_sync.enabled);
+                if (!bypass)
+                        return -EOPNOTSUPP;
+        }
 
         fd = memfd_create("conntrackd-dump", MFD_CLOEXEC | MFD_ALLOW_SEALING);
         if (fd < 0)
@@ -425,17 +497,21 @@ int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat forma
                 return r;
         }
         /* Time of the request, not of the loop iteration (1.4.7 was off by the idle time). */
-        r = cache_foreach(c, dump_one, &(DumpContext) {
+        DumpContext ctx = {
                 .m = m,
                 .f = f,
                 .format = format,
                 .internal = which == CACHE_INTERNAL,
                 .now = now_usec(CLOCK_MONOTONIC),
-        });
+                .kind = kind,
+        };
+        r = bypass ? kernel_dump(m->kernel, kind, dump_kernel_one, &ctx) :
+                     cache_foreach(c, dump_one, &ctx);
         if (fclose(f) != 0 && r >= 0)
                 r = negative_errno();
         if (r < 0)
-                return log_error_errno(r, "Failed to render the %s cache: %m", cache_name(c));
+                return log_error_errno(r, "Failed to render the %s: %m",
+                                       bypass ? "kernel table" : cache_name(c));
 
         if (fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_GROW | F_SEAL_SHRINK | F_SEAL_SEAL) < 0)
                 log_debug_errno(negative_errno(), "Failed to seal the dump: %m");
@@ -450,6 +526,27 @@ int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat forma
 static void log_diagnostics(const ConfigDiagnostics *d) {
         for (size_t i = 0; i < d->n; i++)
                 log_full(d->items[i].level, "%s", d->items[i].message);
+}
+
+static bool channel_equal(const ChannelConfig *a, const ChannelConfig *b) {
+        return a->type == b->type && a->is_default == b->is_default && a->family == b->family &&
+               a->has_address == b->has_address && memcmp(&a->address, &b->address, sizeof a->address) == 0 &&
+               a->has_destination == b->has_destination &&
+               memcmp(&a->destination, &b->destination, sizeof a->destination) == 0 &&
+               a->has_interface_address == b->has_interface_address &&
+               memcmp(&a->interface_address, &b->interface_address, sizeof a->interface_address) == 0 &&
+               streq(a->interface, b->interface) && a->port == b->port &&
+               a->snd_buffer == b->snd_buffer && a->rcv_buffer == b->rcv_buffer &&
+               a->checksum == b->checksum;
+}
+
+static bool channels_equal(const Config *a, const Config *b) {
+        if (a->n_channels != b->n_channels)
+                return false;
+        for (size_t i = 0; i < a->n_channels; i++)
+                if (!channel_equal(&a->channels[i], &b->channels[i]))
+                        return false;
+        return true;
 }
 
 /* Settings that need a restart keep their running value; say so. */
@@ -468,7 +565,17 @@ static void keep_restart_only(const Config *old, Config *new) {
         KEEP(disable_external_cache, "DisableExternalCache");
         KEEP(expectation_sync.enabled, "ExpectationSync");
         KEEP(netlink_events_reliable, "NetlinkEventsReliable");
+        KEEP(resend_queue_size, "ResendQueueSize");
+        KEEP(ack_window_size, "ACKWindowSize");
+        KEEP(tcp_window_tracking, "TCPWindowTracking");
+        KEEP(commit_timeout, "CommitTimeout");
 #undef KEEP
+        if (!channels_equal(old, new)) {
+                log_warning("%s: the dedicated links changed; they take effect after a restart",
+                            new->path ?: "config");
+                memcpy(new->channels, old->channels, sizeof new->channels);
+                new->n_channels = old->n_channels;
+        }
         if (!streq(old->unix_path ?: "", new->unix_path ?: "")) {
                 log_warning("%s: UNIX Path changed; it takes effect after a restart",
                             new->path ?: "config");
@@ -570,6 +677,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 .connect_system_bus = opts->connect_system_bus,
                 .state = MANAGER_STARTING,
                 .cache_full_ratelimit = RATELIMIT_INIT(10 * USEC_PER_SEC, 1),
+                .sync_fd = -EBADF,
         };
         m->config_path = strdup(opts->config_path ?: opts->config->path ?: CONFIG_DEFAULT_PATH);
         if (!m->config_path)
@@ -587,6 +695,9 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 m->config = NULL;
                 return r;
         }
+        /* Last: the caller keeps the fd when we fail. */
+        m->sync_fd_set = opts->sync_fd_set;
+        m->sync_fd = opts->sync_fd_set ? opts->sync_fd : -EBADF;
 
         *ret = TAKE_PTR(m);
         return 0;
@@ -595,6 +706,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        manager_sync_done(m);
         manager_bus_done(m);
         m->resync_timer = sd_event_source_unref(m->resync_timer);
         m->status_timer = sd_event_source_unref(m->status_timer);
@@ -612,7 +724,7 @@ Manager *manager_free(Manager *m) {
 
 static int dump_into_cache(Manager *m, CtKind kind) {
         Cache *c = m->caches[CACHE_INTERNAL][kind];
-        ResyncContext ctx = { m, c };
+        ResyncContext ctx = { m, c, false };
         int r;
 
         if (!c)
@@ -689,11 +801,9 @@ int manager_start(Manager *m) {
         m->start_usec = manager_now(m);
         m->start_realtime_usec = now_usec(CLOCK_REALTIME);
 
-        if (c->mode != CONFIG_MODE_STATS)
-                log_warning("%s: Sync mode %s: replication to peers is not implemented in this version "
-                            "yet; the internal cache mirrors the kernel table and nothing is sent or "
-                            "received on the %zu configured channel(s)",
-                            m->config_path, config_mode_to_string(c->mode), c->n_channels);
+        r = manager_sync_setup(m);
+        if (r < 0)
+                return r;
 
         manager_set_state(m, MANAGER_RUNNING);
         log_full_errno_fields(LOG_INFO, 0, LOG_FIELDS("MESSAGE_ID=" MESSAGE_ID_STARTED),

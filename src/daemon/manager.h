@@ -13,10 +13,13 @@
 #include <systemd/sd-event.h>
 
 #include "cache.h"
+#include "channel.h"
+#include "commit.h"
 #include "config.h"
 #include "ct-format.h"
 #include "kernel.h"
 #include "log.h"
+#include "sync.h"
 
 typedef enum ManagerState {
         MANAGER_STARTING,
@@ -42,6 +45,11 @@ typedef enum CacheWhich {
 const char *cache_which_to_string(CacheWhich w);
 CacheWhich cache_which_from_string(const char *s);
 
+typedef struct Manager Manager;
+
+/* Called from the loop when a commit started by manager_commit() is finished. */
+typedef void (*ManagerCommitDoneFunc)(Manager *m, const CommitResult *r, void *userdata);
+
 typedef struct ManagerCounters {
         uint64_t events_filtered;       /* local events dropped by the Filter clause */
         uint64_t kernel_flushes;        /* flushes of the kernel table */
@@ -60,9 +68,25 @@ typedef struct ManagerOptions {
         const KernelOps *kernel_ops;    /* NULL = kernel_netlink_ops */
         bool connect_system_bus;        /* take the bus name if a system bus is reachable */
         bool notify;                    /* sd_notify() readiness/status (Systemd on) */
+        /* Tests: replicate over this connected socketpair fd instead of the configured channels
+         * (taken over on success). */
+        bool sync_fd_set;
+        int sync_fd;
 } ManagerOptions;
 
-typedef struct Manager {
+/* Counters of the sync modes without a cache on one side (-s "internal bypass"/"external
+ * inject"), per kind. */
+typedef struct ManagerSyncCounters {
+        uint64_t bypass_new[_CT_KIND_MAX], bypass_upd[_CT_KIND_MAX], bypass_del[_CT_KIND_MAX];
+        uint64_t inject_add_ok[_CT_KIND_MAX], inject_add_fail[_CT_KIND_MAX];
+        uint64_t inject_upd_ok[_CT_KIND_MAX], inject_upd_fail[_CT_KIND_MAX];
+        uint64_t inject_del_ok[_CT_KIND_MAX], inject_del_fail[_CT_KIND_MAX];
+        uint64_t commits, commit_ok, commit_failed;
+        uint64_t last_commit_usec;
+        uint64_t external_expired;      /* ALARM: external objects not refreshed in CacheTimeout */
+} ManagerSyncCounters;
+
+struct Manager {
         sd_event *event;
         Config *config;
         char *config_path;
@@ -92,7 +116,23 @@ typedef struct Manager {
         sd_bus_slot *signal_slots;      /* unused; reserved */
         uint64_t last_overruns_emitted;
         RateLimit bus_ratelimit;        /* refused private connections; set up by bus-manager.c */
-} Manager;
+
+        /* Replication, managed by manager-sync.c */
+        bool sync_fd_set;
+        int sync_fd;                    /* ManagerOptions.sync_fd until taken */
+        ChannelSet *channels;
+        Sync *sync;
+        bool sync_emit_del;             /* on_del hook of the internal caches sends DEL */
+        Commit *commit;                 /* running or finished commit */
+        bool commit_finished;
+        ManagerCommitDoneFunc commit_done;
+        void *commit_userdata;
+        sd_event_source *purge_timer;   /* -t */
+        sd_event_source *sync_tick;     /* 1 s: ALARM refresh, external cache expiry */
+        ManagerSyncCounters sync_counters;
+        RateLimit inject_ratelimit;
+        uint64_t random_state;
+};
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);
@@ -119,6 +159,41 @@ int manager_resync_kernel(Manager *m, CtKind kind, uint64_t *ret_entries);
 /* Render a cache into a sealed memfd positioned at 0; returns it in *ret_fd. */
 int manager_dump_cache(Manager *m, CacheWhich which, CtKind kind, CtFormat format, int *ret_fd);
 
+/* ---- Replication (sync modes) ---- */
+
+/*
+ * Commit the external cache into the kernel (-c): kind CT_KIND_CT, CT_KIND_EXPECT, or -1 for all
+ * (flows, then expectations when ExpectationSync is on). Returns at once; 'done' runs when the
+ * commit is finished (and manager_bus_emit_commit_done() is called for every commit).
+ * -EOPNOTSUPP: no external cache in this mode (Stats, DisableExternalCache, or expectations
+ * without ExpectationSync); -EBUSY: a commit is already running.
+ */
+int manager_commit(Manager *m, int kind, ManagerCommitDoneFunc done, void *userdata);
+bool manager_commit_running(Manager *m);
+/* Queue the whole internal cache for the peers (-B). -EOPNOTSUPP in ALARM and Stats mode. */
+int manager_send_bulk(Manager *m);
+/* Ask the peers for a bulk of their internal caches (-n). -EOPNOTSUPP in ALARM and Stats. */
+int manager_request_resync(Manager *m);
+/* Arm the purge timer (-t): after PurgeTimeout seconds flush the kernel table (as -F ct) and
+ * the internal cache. -EALREADY if it is pending; -EOPNOTSUPP in Stats mode. */
+int manager_reset_timers(Manager *m);
+/*
+ * Append the replication counters of a GetStatistics section ("" = all, "general", "expect",
+ * "network", "link", "queue", "rsqueue") to an open a{sv} container, keys as in stats-keys.h
+ * (message.*, network.*, sequence.*, link<N>.*, queue.*, txqueue.*, errorq.*, rsqueue.*, and the
+ * internal-bypass / external-inject groups). Appends nothing in Stats mode.
+ */
+int manager_append_sync_statistics(Manager *m, const char *section, sd_bus_message *reply);
+
+/* Implemented in manager-sync.c, for manager.c. */
+int manager_sync_setup(Manager *m);     /* channels + protocol; nothing in Stats mode */
+void manager_sync_done(Manager *m);
+/* A local change that passed the filter: replicate it (no-op without replication). 'o' is the
+ * cache object when there is an internal cache, else NULL and obj is the kernel's. */
+void manager_sync_local(Manager *m, CtKind kind, WireType type, const void *obj, CacheObject *o);
+/* Objects queued while a kernel resync runs: every dumped object is sent again. */
+void manager_sync_resync_sends(Manager *m, bool on);
+
 /* Refresh STATUS= for the service manager. */
 void manager_update_status(Manager *m);
 
@@ -129,3 +204,4 @@ void manager_bus_done(Manager *m);
 void manager_bus_emit_overrun(Manager *m);
 void manager_bus_emit_resync_done(Manager *m, CtKind kind, uint64_t entries, uint64_t duration_usec);
 void manager_bus_emit_state_changed(Manager *m);
+void manager_bus_emit_commit_done(Manager *m, const CommitResult *r);

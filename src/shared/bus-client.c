@@ -124,6 +124,25 @@ int bus_client_call(BusClient *c, const char *method, uint64_t timeout_usec, sd_
         return 0;
 }
 
+int bus_client_commit(BusClient *c, const char *what, sd_bus_error *error,
+                      BusCommitResult *ret) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        BusCommitResult result;
+        int r;
+
+        r = bus_client_call(c, "Commit", BUS_CLIENT_NO_TIMEOUT, error, &reply, "s", what ?: "");
+        if (r < 0)
+                return r;
+        r = sd_bus_message_read(reply, "ttttt", &result.flows_ok, &result.flows_failed,
+                                &result.expectations_ok, &result.expectations_failed,
+                                &result.duration_usec);
+        if (r < 0)
+                return r;
+        if (ret)
+                *ret = result;
+        return 0;
+}
+
 static int read_rsqueue_entries(sd_bus_message *m, StatsTable *table) {
         int r;
 

@@ -27,8 +27,11 @@
 
 /* Queries (properties, statistics). */
 #define BUS_CLIENT_TIMEOUT_USEC         (60 * USEC_PER_SEC)
-/* Mutating calls and dumps: a commit of a large cache or a dump of a million flows takes time. */
+/* Mutating calls and dumps: a dump of a million flows takes time. */
 #define BUS_CLIENT_LONG_TIMEOUT_USEC    (10 * 60 * USEC_PER_SEC)
+/* Commit(): the reply comes when the whole cache is in the kernel; as conntrackd -c of 1.4.7,
+ * the client waits as long as that takes (the daemon going away ends the wait). */
+#define BUS_CLIENT_NO_TIMEOUT           UINT64_MAX
 
 typedef struct BusClient {
         sd_bus *bus;
@@ -51,11 +54,23 @@ char *bus_address_escape(const char *s);
 
 /*
  * Call a method of the Manager interface; 'types' and the variadic arguments as for
- * sd_bus_message_append() ('types' may be NULL for no arguments). Returns 0 with *ret_reply
+ * sd_bus_message_append() ('types' may be NULL for no arguments). timeout_usec as for
+ * sd_bus_call() (BUS_CLIENT_NO_TIMEOUT: wait without a limit). Returns 0 with *ret_reply
  * (may be NULL), or a negative errno with 'error' filled where the daemon answered with an error.
  */
 int bus_client_call(BusClient *c, const char *method, uint64_t timeout_usec, sd_bus_error *error,
                     sd_bus_message **ret_reply, const char *types, ...);
+
+/* The reply of Commit(). */
+typedef struct BusCommitResult {
+        uint64_t flows_ok, flows_failed;
+        uint64_t expectations_ok, expectations_failed;
+        uint64_t duration_usec;
+} BusCommitResult;
+
+/* Commit(what) ("", "all", "ct" or "expect"): waits until the commit is finished. */
+int bus_client_commit(BusClient *c, const char *what, sd_bus_error *error,
+                      BusCommitResult *ret);
 
 /* GetStatistics(section) into a table. */
 int bus_client_get_statistics(BusClient *c, const char *section, sd_bus_error *error,

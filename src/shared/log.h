@@ -42,6 +42,7 @@ void log_close_file(void);
 #define MESSAGE_ID_CONFIG_RELOADED  "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d76"
 #define MESSAGE_ID_CACHE_FULL       "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d77"
 #define MESSAGE_ID_KERNEL_FLUSH     "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d78"
+#define MESSAGE_ID_COMMIT_DONE      "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d79"
 
 /*
  * Core entry point. 'fields' is NULL or a NULL-terminated array of "KEY=value" journal fields.

@@ -29,7 +29,7 @@ General {
 }
 Sync {
         Mode FTFW { }
-        UDP { IPv4_address 10.0.0.1  IPv4_Destination_Address 10.0.0.2  Port 3780  Interface lo }
+        UDP { IPv4_address 127.0.0.1  IPv4_Destination_Address 127.0.0.2  Port 3780  Interface lo }
 }
 CONF
 

@@ -160,6 +160,10 @@ denied "flush the internal cache" "${call[@]}" "$IFACE.FlushCache" string:intern
 denied "flush all caches" "${call[@]}" "$IFACE.FlushCache" string:all string:all
 denied "flush the kernel table" "${call[@]}" "$IFACE.FlushKernel" string:ct
 denied "resync with the kernel" "${call[@]}" "$IFACE.ResyncKernel" string:ct
+denied "commit" "${call[@]}" "$IFACE.Commit" string:
+denied "send a bulk update" "${call[@]}" "$IFACE.SendBulk"
+denied "request a resync" "${call[@]}" "$IFACE.RequestResync"
+denied "schedule a kernel flush" "${call[@]}" "$IFACE.ResetTimers"
 denied "reload" "${call[@]}" "$IFACE.Reload"
 denied "quit" "${call[@]}" "$IFACE.Quit"
 denied "call an unknown method" "${call[@]}" "$IFACE.Frobnicate"
@@ -175,7 +179,8 @@ grep -q '^Error org.freedesktop.DBus.Error.AccessDenied' "$TMP/denied" ||
 [ "$(ip netns exec "$ns" conntrack -C)" = 1 ] || fail "a refused FlushKernel flushed"
 kill -0 "$DAEMON_PID" || fail "a refused Quit stopped the daemon"
 name_owned || fail "the daemon lost its name"
-info "nobody: FlushCache, FlushKernel, ResyncKernel, Reload, Quit, Set, unknown methods" \
+info "nobody: FlushCache, FlushKernel, ResyncKernel, Commit, SendBulk, RequestResync," \
+     "ResetTimers, Reload, Quit, Set, unknown methods" \
      "and the name refused by the bus"
 
 # --- root may do everything ---
@@ -186,6 +191,15 @@ as_root call "$NAME" "$OBJ" "$IFACE" FlushCache ss internal ct ||
         { cat "$TMP/daemon.log" >&2; fail "root cannot call ResyncKernel"; }
 [ "$(prop_nobody InternalCacheSize)" = "t 1" ] || fail "ResyncKernel by root did not resync"
 as_root call "$NAME" "$OBJ" "$IFACE" Reload || fail "root cannot call Reload"
+# Replication calls reach the daemon for root, which answers that Stats mode has none of it.
+for m in "Commit s all" SendBulk RequestResync ResetTimers; do
+        # shellcheck disable=SC2086 # method and its arguments
+        if as_root call "$NAME" "$OBJ" "$IFACE" $m > "$TMP/repl" 2>&1; then
+                fail "$m succeeded in Stats mode"
+        fi
+        grep -q -e "Stats mode" -e "external" "$TMP/repl" ||
+                { cat "$TMP/repl" >&2; fail "$m by root: not the daemon's NotSupported"; }
+done
 [ "$(as_root call "$NAME" "$OBJ" "$IFACE" FlushKernel s ct)" = "t 1" ] ||
         fail "root cannot call FlushKernel"
 [ "$(ip netns exec "$ns" conntrack -C)" = 0 ] ||
@@ -198,6 +212,7 @@ while kill -0 "$DAEMON_PID" 2>/dev/null; do
         sleep 0.05
 done
 wait "$DAEMON_PID" || fail "the daemon exited with status $? after Quit"
-info "root: FlushCache, ResyncKernel, Reload, FlushKernel, Quit"
+info "root: FlushCache, ResyncKernel, Reload, Commit/SendBulk/RequestResync/ResetTimers" \
+     "(NotSupported in Stats mode), FlushKernel, Quit"
 
 echo "PASS"

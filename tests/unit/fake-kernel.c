@@ -13,6 +13,7 @@ typedef struct FakeKernel {
         unsigned fail_next;
         int fail_error;
         uint32_t buffer_size;
+        unsigned batches;
 } FakeKernel;
 
 static FakeKernel *fk(Kernel *k) {
@@ -138,15 +139,45 @@ static void emit(Kernel *k, CtKind kind, KernelEventType type, const void *obj, 
                 k->handlers.expect_event(k, type, obj, self, k->handlers.userdata);
 }
 
+/* As the kernel: a related flow or an expectation needs its master in the table. */
+static bool master_present(FakeKernel *f, CtKind kind, const void *obj) {
+        CtEntry master = {};
+
+        if (kind == CT_KIND_CT) {
+                const CtEntry *e = obj;
+
+                if (!(e->attrs & CT_ATTR_MASTER))
+                        return true;
+                master.orig = e->master;
+                master.zone = e->zone;
+        } else {
+                const CtExpect *x = obj;
+
+                master.orig = x->master;
+                master.zone = x->zone;
+        }
+        return find_ct(f, &master) >= 0;
+}
+
 static int fake_create(Kernel *k, CtKind kind, const void *obj) {
         int r = check_fail(fk(k));
 
         if (r < 0)
                 return r;
+        if (!master_present(fk(k), kind, obj))
+                return -ENOENT;
         r = table_add(fk(k), kind, obj);
         if (r < 0)
                 return r;
         emit(k, kind, KERNEL_EVENT_NEW, obj, true);
+        return 0;
+}
+
+static int fake_create_batch(Kernel *k, CtKind kind, const void *const *objs, size_t n,
+                             int *ret_errors) {
+        fk(k)->batches++;
+        for (size_t i = 0; i < n; i++)
+                ret_errors[i] = fake_create(k, kind, objs[i]);
         return 0;
 }
 
@@ -221,6 +252,22 @@ const KernelOps fake_kernel_ops = {
         .delete = fake_delete,
         .flush = fake_flush,
         .set_buffer_size = fake_set_buffer_size,
+        .create_batch = fake_create_batch,
+};
+
+/* The same without create_batch: kernel_create_batch() falls back to create. */
+const KernelOps fake_kernel_ops_unbatched = {
+        .name = "fake-unbatched",
+        .open = fake_open,
+        .close = fake_close,
+        .subscribe = fake_subscribe,
+        .dump = fake_dump,
+        .get = fake_get,
+        .create = fake_create,
+        .update = fake_update,
+        .delete = fake_delete,
+        .flush = fake_flush,
+        .set_buffer_size = fake_set_buffer_size,
 };
 
 int fake_kernel_add_ct(Kernel *k, const CtEntry *e, bool quiet) {
@@ -267,6 +314,10 @@ void fake_kernel_overrun(Kernel *k) {
 
 size_t fake_kernel_count(Kernel *k, CtKind kind) {
         return kind == CT_KIND_CT ? fk(k)->n_ct : fk(k)->n_exp;
+}
+
+unsigned fake_kernel_batches(Kernel *k) {
+        return fk(k)->batches;
 }
 
 void fake_kernel_fail_next(Kernel *k, unsigned n, int error) {

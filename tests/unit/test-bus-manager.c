@@ -211,6 +211,13 @@ static int on_signal(sd_bus_message *msg, void *userdata, sd_bus_error *error) {
 
                 g_assert_cmpint(sd_bus_message_read(msg, "stt", &kind, &entries, &duration), >, 0);
                 g_string_append_printf(s, " %s %" PRIu64, kind, entries);
+        } else if (streq(member, "CommitDone")) {
+                uint64_t ct_ok, ct_failed, exp_ok, exp_failed, duration;
+
+                g_assert_cmpint(sd_bus_message_read(msg, "ttttt", &ct_ok, &ct_failed, &exp_ok,
+                                                    &exp_failed, &duration), >, 0);
+                g_string_append_printf(s, " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64, ct_ok,
+                                       ct_failed, exp_ok, exp_failed);
         }
         g_ptr_array_add(c->signals, g_string_free(s, FALSE));
         return 0;
@@ -441,6 +448,10 @@ static GHashTable *get_statistics(Fixture *f, Client *c, const char *section) {
                         const char *v;
                         g_assert_cmpint(sd_bus_message_read(reply, "v", "s", &v), >, 0);
                         value = g_strdup_printf("s:%s", v);
+                } else if (streq(contents, "a(btt)") && streq(key, "rsqueue.entries")) {
+                        /* the FT-FW resend queue listing (-s rsqueue) */
+                        g_assert_cmpint(sd_bus_message_skip(reply, "v"), >=, 0);
+                        value = g_strdup("a(btt)");
                 } else
                         g_error("Statistic %s has type %s", key, contents);
                 g_assert_false(g_hash_table_contains(h, key));
@@ -683,7 +694,7 @@ static void test_introspect_matches_xml(Fixture *f, gconstpointer data) {
         g_assert_no_error(error);
         xml_members = introspection_members(contract, BUS_INTERFACE);
 
-        /* The contract as read: 16 properties, 7 methods, 2 signals (guards the parser). */
+        /* The contract as read: 16 properties, 11 methods, 3 signals (guards the parser). */
         for (guint i = 0; i < xml_members->len; i++) {
                 const char *s = xml_members->pdata[i];
                 n_methods += g_str_has_prefix(s, "method ");
@@ -691,10 +702,14 @@ static void test_introspect_matches_xml(Fixture *f, gconstpointer data) {
                 n_signals += g_str_has_prefix(s, "signal ");
         }
         g_assert_cmpuint(n_properties, ==, 16);
-        g_assert_cmpuint(n_methods, ==, 7);
-        g_assert_cmpuint(n_signals, ==, 2);
+        g_assert_cmpuint(n_methods, ==, 11);
+        g_assert_cmpuint(n_signals, ==, 3);
         g_assert_true(contains_string(xml_members,
                                       "method DumpCache(in s cache, in s kind, in s format, out h fd)"));
+        g_assert_true(contains_string(xml_members,
+                                      "method Commit(in s what, out t flows_ok, out t flows_failed, "
+                                      "out t expectations_ok, out t expectations_failed, "
+                                      "out t duration_usec)"));
 
         g_assert_cmpint(call_iface(f, &f->client, "org.freedesktop.DBus.Introspectable", &reply, NULL,
                                    "Introspect", NULL),
@@ -1033,7 +1048,7 @@ static const char *const cache_keys[] = {
         "limit", "buckets", NULL,
 };
 static const char *const traffic_keys[] = {
-        "traffic.bytes", "traffic.packets", "message.malformed", "message.lost", NULL,
+        "traffic.bytes", "traffic.packets", NULL,
 };
 static const char *const runtime_keys[] = {
         "runtime.uptime", "netlink.events_received", "netlink.events_filtered",
@@ -1062,9 +1077,39 @@ static void expect_cache_keys(Fixture *f, GPtrArray *want, int only_kind, const 
                 }
 }
 
+/* The keys that manager_append_sync_statistics() gives for a section (none in Stats mode). */
+static void expect_sync_keys(Fixture *f, GPtrArray *want, const char *section) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *m = NULL;
+        const char *key;
+
+        g_assert_cmpint(sd_bus_message_new_method_call(f->client.bus, &m, NULL, BUS_PATH,
+                                                       BUS_INTERFACE, "Scratch"),
+                        >=, 0);
+        g_assert_cmpint(sd_bus_message_open_container(m, 'a', "{sv}"), >=, 0);
+        g_assert_cmpint(manager_append_sync_statistics(f->m, section, m), >=, 0);
+        g_assert_cmpint(sd_bus_message_close_container(m), >=, 0);
+        g_assert_cmpint(sd_bus_message_seal(m, 1, 0), >=, 0);
+        g_assert_cmpint(sd_bus_message_rewind(m, true), >=, 0);
+        g_assert_cmpint(sd_bus_message_enter_container(m, 'a', "{sv}"), >, 0);
+        while (sd_bus_message_enter_container(m, 'e', "sv") > 0) {
+                g_assert_cmpint(sd_bus_message_read(m, "s", &key), >, 0);
+                g_ptr_array_add(want, g_strdup(key));
+                g_assert_cmpint(sd_bus_message_skip(m, "v"), >=, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(m), >=, 0);
+        }
+}
+
 /* The keys of stats-keys.h for one section, in this mode. */
 static GPtrArray *expected_keys(Fixture *f, const char *section) {
         GPtrArray *want = g_ptr_array_new_with_free_func(g_free);
+
+        if (!streq(section, "cache") && !streq(section, "runtime") && !streq(section, "process"))
+                expect_sync_keys(f, want, section);
+        if (f->m->config->mode == CONFIG_MODE_STATS)
+                g_assert_cmpuint(want->len, ==, 0);
+        else if (streq(section, "general") || streq(section, ""))
+                /* the replication counters of legacy -s are there */
+                g_assert_true(contains_string(want, "message.malformed"));
 
         g_ptr_array_add(want, g_strdup("mode"));
         if (streq(section, "general") || streq(section, "expect")) {
@@ -1112,6 +1157,9 @@ static void test_get_statistics(Fixture *f, gconstpointer data) {
                 g_test_message("section \"%s\": %u keys", sections[i], got->len);
                 g_assert_cmpstr(got_s, ==, want_s);
                 g_assert_cmpstr(g_hash_table_lookup(h, "mode"), ==, sync ? "s:ftfw" : "s:stats");
+                /* no zero placeholders where nothing replicates */
+                if (!sync)
+                        g_assert_false(g_hash_table_contains(h, "message.malformed"));
 
                 if (streq(sections[i], "general") || streq(sections[i], "")) {
                         g_assert_cmpuint(stat_u64(h, "internal.active"), ==, 3);
@@ -1149,6 +1197,7 @@ static void test_bad_arguments(Fixture *f, gconstpointer data) {
                 { true, "FlushCache", "ss", "internal", "bogus", NULL, { "kind", "\"all\"" } },
                 { true, "FlushKernel", "s", "bogus", NULL, NULL, { "kind", "\"expect\"" } },
                 { true, "ResyncKernel", "s", "", NULL, NULL, { "kind", "\"ct\"" } },
+                { true, "Commit", "s", "flows", NULL, NULL, { "kind", "\"expect\"" } },
         };
         uint64_t refused = 0;
         g_autoptr(GHashTable) h = NULL;
@@ -1191,7 +1240,10 @@ static int unprivileged_client(const char *sock) {
         _cleanup_(sd_bus_flush_close_unrefp) sd_bus *bus = NULL;
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
         g_autofree char *address = g_strdup_printf("unix:path=%s", sock);
-        static const char *const denied[] = { "FlushCache", "FlushKernel", "ResyncKernel", "Reload", "Quit" };
+        static const char *const denied[] = {
+                "FlushCache", "FlushKernel", "ResyncKernel", "Commit", "SendBulk", "RequestResync",
+                "ResetTimers", "Reload", "Quit",
+        };
 
         if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
             setresuid(NOBODY, NOBODY, NOBODY) < 0 || geteuid() != NOBODY)
@@ -1206,7 +1258,8 @@ static int unprivileged_client(const char *sock) {
                 if (streq(denied[i], "FlushCache"))
                         r = sd_bus_call_method(bus, NULL, BUS_PATH, BUS_INTERFACE, denied[i], &e, NULL,
                                                "ss", "internal", "ct");
-                else if (streq(denied[i], "FlushKernel") || streq(denied[i], "ResyncKernel"))
+                else if (streq(denied[i], "FlushKernel") || streq(denied[i], "ResyncKernel") ||
+                         streq(denied[i], "Commit"))
                         r = sd_bus_call_method(bus, NULL, BUS_PATH, BUS_INTERFACE, denied[i], &e, NULL,
                                                "s", "ct");
                 else
@@ -1276,8 +1329,8 @@ static void test_root_check(Fixture *f, gconstpointer data) {
         g_assert_true(WIFEXITED(w.status));
         g_assert_cmpint(WEXITSTATUS(w.status), ==, 0);
 
-        /* Five refusals counted; nothing was flushed, the daemon runs on. */
-        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 5);
+        /* Nine refusals counted; nothing was flushed, the daemon runs on. */
+        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 9);
         g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 4);
         g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4);
         state = get_str(f, &f->client, "State");
@@ -1287,6 +1340,235 @@ static void test_root_check(Fixture *f, gconstpointer data) {
         /* And root may. */
         g_assert_cmpint(call(f, &f->client, NULL, NULL, "FlushCache", "ss", "internal", "ct"), ==, 0);
         g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 0);
+}
+
+/* ---- replication: Commit, SendBulk, RequestResync, ResetTimers ---- */
+
+/* n flows in the external cache, as peers send them; and an expectation of flow 0. */
+static void external_flows(Fixture *f, unsigned n, bool expectation) {
+        Cache *ct = manager_get_cache(f->m, CACHE_EXTERNAL, CT_KIND_CT);
+        Cache *exp = manager_get_cache(f->m, CACHE_EXTERNAL, CT_KIND_EXPECT);
+        CtEntry e;
+
+        g_assert_nonnull(ct);
+        for (unsigned i = 0; i < n; i++) {
+                fake_ct_make_tcp(&e, 1000 + i);
+                e.attrs &= ~(uint64_t) CT_ATTR_REPLY;
+                g_assert_cmpint(cache_add(ct, &e, manager_now(f->m), NULL), ==, 0);
+        }
+        if (expectation) {
+                CtExpect x = {
+                        .expected = { .l3 = AF_INET, .l4 = IPPROTO_TCP, .dport = 40000 },
+                        .mask = { .l3 = AF_INET, .l4 = IPPROTO_TCP, .dport = 0xffff },
+                        .attrs = CT_EXP_ATTR_TIMEOUT,
+                        .timeout = 100,
+                };
+
+                g_assert_nonnull(exp);
+                fake_ct_make_tcp(&e, 1000);
+                x.master = e.orig;
+                x.expected.src = e.orig.src;
+                x.expected.dst = e.orig.dst;
+                g_assert_cmpint(cache_add(exp, &x, manager_now(f->m), NULL), ==, 0);
+        }
+}
+
+typedef struct Pending {
+        bool done;
+        sd_bus_message *reply;
+} Pending;
+
+static int on_pending_reply(sd_bus_message *reply, void *userdata, sd_bus_error *error) {
+        Pending *p = userdata;
+
+        p->reply = sd_bus_message_ref(reply);
+        p->done = true;
+        return 0;
+}
+
+/* Send a call without waiting for its reply. */
+static void call_async(Client *c, Pending *p, const char *member, const char *types, ...) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *msg = NULL;
+        va_list ap;
+
+        *p = (Pending) {};
+        g_assert_cmpint(sd_bus_message_new_method_call(c->bus, &msg, c->destination, BUS_PATH,
+                                                       BUS_INTERFACE, member),
+                        >=, 0);
+        if (types) {
+                va_start(ap, types);
+                g_assert_cmpint(sd_bus_message_appendv(msg, types, ap), >=, 0);
+                va_end(ap);
+        }
+        g_assert_cmpint(sd_bus_call_async(c->bus, NULL, msg, on_pending_reply, p, UINT64_MAX),
+                        >=, 0);
+}
+
+static const char *pending_error(Pending *p) {
+        const sd_bus_error *e = sd_bus_message_get_error(p->reply);
+
+        return e ? e->name : NULL;
+}
+
+static bool commit_stopped(Fixture *f, void *userdata) {
+        return !manager_commit_running(f->m);
+}
+
+static void test_commit(Fixture *f, gconstpointer data) {
+        Pending commit, second, flush_ext, flush_all, flush_int;
+        uint64_t ct_ok, ct_failed, exp_ok, exp_failed, duration;
+        g_autofree char *signal = NULL;
+
+        if (!need_root())
+                return;
+        add_flows(f, 3, false);
+        external_flows(f, 4000, true);
+        g_assert_cmpint(manager_reset_timers(f->m), ==, 0);
+
+        /* All sent at once: the first starts the commit, the others arrive while it runs. */
+        call_async(&f->client, &commit, "Commit", "s", "");
+        call_async(&f->client, &second, "Commit", "s", "ct");
+        call_async(&f->client, &flush_ext, "FlushCache", "ss", "external", "ct");
+        call_async(&f->client, &flush_all, "FlushCache", "ss", "all", "all");
+        call_async(&f->client, &flush_int, "FlushCache", "ss", "internal", "ct");
+        run_until(f, flag_set, &flush_int.done);
+        g_assert_true(manager_commit_running(f->m));
+        g_assert_false(commit.done);
+
+        g_assert_cmpstr(pending_error(&second), ==, BUS_ERROR_BUSY);
+        g_assert_cmpstr(sd_bus_message_get_error(second.reply)->message, ==,
+                        "commit already in progress");
+        g_assert_cmpstr(pending_error(&flush_ext), ==, BUS_ERROR_BUSY);
+        g_assert_cmpstr(pending_error(&flush_all), ==, BUS_ERROR_BUSY);
+        /* the refused flush of everything flushed nothing; the internal cache alone may go */
+        g_assert_null(pending_error(&flush_int));
+        g_assert_cmpuint(get_u64(f, &f->client, "ExternalCacheSize"), ==, 4000);
+
+        run_until(f, flag_set, &commit.done);
+        g_assert_null(pending_error(&commit));
+        g_assert_cmpint(sd_bus_message_read(commit.reply, "ttttt", &ct_ok, &ct_failed, &exp_ok,
+                                            &exp_failed, &duration), >, 0);
+        g_assert_cmpuint(ct_ok, ==, 4000);
+        g_assert_cmpuint(ct_failed, ==, 0);
+        g_assert_cmpuint(exp_ok, ==, 1);
+        g_assert_cmpuint(exp_failed, ==, 0);
+        g_assert_cmpuint(duration, >, 0);
+        g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4003);
+        g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_EXPECT), ==, 1);
+        signal = g_strdup(wait_signal_prefix(f, &f->client, "CommitDone "));
+        g_assert_cmpstr(signal, ==, "CommitDone 4000 0 1 0");
+        /* a commit cancels the scheduled flush (-t) */
+        g_assert_null(f->m->purge_timer);
+
+        /* Done: flushing the external cache is allowed again, and so is the next commit. */
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "FlushCache", "ss", "external", "ct"), ==, 0);
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "Commit", "s", "ct"), ==, 0);
+        wait_signal(f, &f->client, "CommitDone 0 0 0 0");
+
+        for (Pending *p = &commit; p; p = p == &commit ? &second : p == &second ? &flush_ext :
+                                         p == &flush_ext ? &flush_all : p == &flush_all ?
+                                         &flush_int : NULL)
+                sd_bus_message_unref(p->reply);
+}
+
+/* Failures are counted, not errors of the call: the rest is committed. */
+static void test_commit_failures(Fixture *f, gconstpointer data) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        uint64_t ct_ok, ct_failed, exp_ok, exp_failed, duration;
+
+        if (!need_root())
+                return;
+        external_flows(f, 20, false);
+        fake_kernel_fail_next(f->m->kernel, 2, -ENOMEM);
+        g_assert_cmpint(call(f, &f->client, &reply, NULL, "Commit", "s", "all"), ==, 0);
+        g_assert_cmpint(sd_bus_message_read(reply, "ttttt", &ct_ok, &ct_failed, &exp_ok,
+                                            &exp_failed, &duration), >, 0);
+        g_assert_cmpuint(ct_ok, ==, 18);
+        g_assert_cmpuint(ct_failed, ==, 2);
+        g_assert_cmpuint(exp_ok + exp_failed, ==, 0);
+        g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 18);
+}
+
+/* The caller goes away while its commit runs: the commit finishes, nothing breaks. */
+static void test_commit_caller_gone(Fixture *f, gconstpointer data) {
+        Client gone;
+        Pending p;
+
+        if (!need_root())
+                return;
+        external_flows(f, 4000, false);
+        client_open(f, &gone);
+        call_async(&gone, &p, "Commit", "s", "ct");
+        while (!manager_commit_running(f->m))
+                g_assert_cmpint(sd_event_run(f->m->event, 100 * USEC_PER_MSEC), >=, 0);
+        client_close(f, &gone);
+        g_assert_false(p.done);
+
+        run_until(f, commit_stopped, NULL);
+        wait_signal(f, &f->client, "CommitDone 4000 0 0 0");
+        g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4000);
+        /* the daemon serves on */
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "GetStatistics", "s", "general"), ==, 0);
+}
+
+/* The daemon stops while a commit runs: the caller gets an answer, nothing leaks. */
+static void test_commit_shutdown(Fixture *f, gconstpointer data) {
+        Client c;
+        Pending p;
+        gint64 deadline;
+
+        if (!need_root())
+                return;
+        external_flows(f, 4000, false);
+        client_open_full(f, &c, f->sock, true);
+        call_async(&c, &p, "Commit", "s", "");
+        while (!manager_commit_running(f->m)) {
+                (void) sd_bus_process(c.bus, NULL);
+                g_assert_cmpint(sd_event_run(f->m->event, 10 * USEC_PER_MSEC), >=, 0);
+        }
+        f->m = manager_free(f->m);
+
+        deadline = g_get_monotonic_time() + DEADLINE_USEC;
+        while (!p.done) {
+                g_assert_cmpint(g_get_monotonic_time(), <, deadline);
+                if (sd_bus_process(c.bus, NULL) == 0)
+                        (void) sd_bus_wait(c.bus, 10 * USEC_PER_MSEC);
+        }
+        g_assert_nonnull(pending_error(&p));
+        sd_bus_message_unref(p.reply);
+        client_close(f, &c);
+}
+
+static void test_replication_calls(Fixture *f, gconstpointer data) {
+        g_autofree char *msg = NULL;
+
+        if (!need_root())
+                return;
+        if (data != sync_config) {
+                /* Stats mode: nothing of it applies. */
+                static const char *const methods[] = { "SendBulk", "RequestResync", "ResetTimers" };
+
+                for (size_t i = 0; i < G_N_ELEMENTS(methods); i++) {
+                        g_autofree char *m = call_fails(f, &f->client, BUS_ERROR_NOT_SUPPORTED,
+                                                        methods[i], NULL);
+                        g_assert_nonnull(strstr(m, "Stats mode"));
+                }
+                msg = call_fails(f, &f->client, BUS_ERROR_NOT_SUPPORTED, "Commit", "s", "");
+                g_assert_nonnull(strstr(msg, "external"));
+                g_assert_false(manager_commit_running(f->m));
+                return;
+        }
+
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "SendBulk", NULL), ==, 0);
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "RequestResync", NULL), ==, 0);
+        g_assert_null(f->m->purge_timer);
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "ResetTimers", NULL), ==, 0);
+        g_assert_nonnull(f->m->purge_timer);
+        /* already scheduled: left as it is, and that is success */
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "ResetTimers", NULL), ==, 0);
+        g_assert_nonnull(f->m->purge_timer);
+        /* expectations exist with ExpectationSync */
+        g_assert_cmpint(call(f, &f->client, NULL, NULL, "Commit", "s", "expect"), ==, 0);
 }
 
 /* ---- signals ---- */
@@ -1702,6 +1984,12 @@ int main(int argc, char *argv[]) {
         ADD("/bus/bad-arguments", NULL, test_bad_arguments, fixture_setup);
         ADD("/bus/root-check", NULL, test_root_check, fixture_setup);
         ADD("/bus/signals", NULL, test_signals, fixture_setup);
+        ADD("/bus/commit", sync_config, test_commit, fixture_setup);
+        ADD("/bus/commit-failures", sync_config, test_commit_failures, fixture_setup);
+        ADD("/bus/commit-caller-gone", sync_config, test_commit_caller_gone, fixture_setup);
+        ADD("/bus/commit-shutdown", sync_config, test_commit_shutdown, fixture_setup);
+        ADD("/bus/replication-calls", NULL, test_replication_calls, fixture_setup);
+        ADD("/bus/replication-calls-sync", sync_config, test_replication_calls, fixture_setup);
         ADD("/bus/reload", NULL, test_reload, fixture_setup);
         ADD("/bus/quit", NULL, test_quit, fixture_setup);
         ADD("/bus/private-socket", NULL, test_private_socket, fixture_setup_bare);

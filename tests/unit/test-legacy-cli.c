@@ -446,14 +446,35 @@ static int fake_resync_kernel(sd_bus_message *m, void *userdata, sd_bus_error *e
         return sd_bus_reply_method_return(m, "t", (uint64_t) 7);
 }
 
-static int fake_bulk_send(sd_bus_message *m, void *userdata, sd_bus_error *error) {
-        fake_log(userdata, "BulkSend");
+/* Commit("all") succeeds, "ct" finds a commit running, "expect" does not apply. */
+static int fake_commit(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        const char *what;
+        int r;
+
+        r = sd_bus_message_read(m, "s", &what);
+        if (r < 0)
+                return r;
+        fake_log(userdata, "Commit %s", what);
+        if (streq(what, "ct"))
+                return sd_bus_error_set(error, BUS_ERROR_BUSY, "commit already in progress");
+        if (streq(what, "expect"))
+                return sd_bus_error_set(error, BUS_ERROR_NOT_SUPPORTED,
+                                        "There is no external expectation cache");
+        return sd_bus_reply_method_return(m, "ttttt", (uint64_t) 100, (uint64_t) 2, (uint64_t) 3,
+                                          (uint64_t) 0, (uint64_t) 1500000);
+}
+
+static int fake_send_bulk(sd_bus_message *m, void *userdata, sd_bus_error *error) {
+        fake_log(userdata, "SendBulk");
         return sd_bus_reply_method_return(m, NULL);
 }
 
+/* As a daemon of an older version would answer. */
 static int fake_request_resync(sd_bus_message *m, void *userdata, sd_bus_error *error) {
         fake_log(userdata, "RequestResync");
-        return sd_bus_error_set(error, BUS_ERROR_BUSY, "A commit is running");
+        return sd_bus_error_set(error, SD_BUS_ERROR_UNKNOWN_METHOD,
+                                "Unknown method RequestResync or interface "
+                                "org.netfilter.conntrackd1.Manager.");
 }
 
 static int fake_reset_timers(sd_bus_message *m, void *userdata, sd_bus_error *error) {
@@ -510,7 +531,6 @@ static int fake_get_property(sd_bus *bus, const char *path, const char *interfac
 #define FAKE_PROPERTY(name, type) \
         SD_BUS_PROPERTY(name, type, fake_get_property, 0, SD_BUS_VTABLE_PROPERTY_EMITS_CHANGE)
 
-/* No Commit: a daemon of today, without replication. */
 static const sd_bus_vtable fake_vtable[] = {
         SD_BUS_VTABLE_START(0),
         SD_BUS_METHOD("GetStatistics", "s", "a{sv}", fake_get_statistics, 0),
@@ -518,7 +538,8 @@ static const sd_bus_vtable fake_vtable[] = {
         SD_BUS_METHOD("FlushCache", "ss", "", fake_flush_cache, 0),
         SD_BUS_METHOD("FlushKernel", "s", "t", fake_flush_kernel, 0),
         SD_BUS_METHOD("ResyncKernel", "s", "t", fake_resync_kernel, 0),
-        SD_BUS_METHOD("BulkSend", "", "", fake_bulk_send, 0),
+        SD_BUS_METHOD("Commit", "s", "ttttt", fake_commit, 0),
+        SD_BUS_METHOD("SendBulk", "", "", fake_send_bulk, 0),
         SD_BUS_METHOD("RequestResync", "", "", fake_request_resync, 0),
         SD_BUS_METHOD("ResetTimers", "", "", fake_reset_timers, 0),
         SD_BUS_METHOD("Quit", "", "", fake_quit, 0),
@@ -540,6 +561,7 @@ static const sd_bus_vtable fake_vtable[] = {
         FAKE_PROPERTY("KernelResyncs", "t"),
         SD_BUS_SIGNAL("Overrun", "tuu", 0),
         SD_BUS_SIGNAL("ResyncDone", "stt", 0),
+        SD_BUS_SIGNAL("CommitDone", "ttttt", 0),
         SD_BUS_VTABLE_END,
 };
 
@@ -572,7 +594,11 @@ static void fake_serve(int fd, FakeState *s) {
                                                            "NetlinkOverruns", NULL) < 0 ||
                             sd_bus_emit_signal(bus, CONNTRACKD_BUS_PATH, CONNTRACKD_BUS_INTERFACE,
                                                "ResyncDone", "stt", "ct", (uint64_t) 1000,
-                                               (uint64_t) 2500) < 0)
+                                               (uint64_t) 2500) < 0 ||
+                            sd_bus_emit_signal(bus, CONNTRACKD_BUS_PATH, CONNTRACKD_BUS_INTERFACE,
+                                               "CommitDone", "ttttt", (uint64_t) 100,
+                                               (uint64_t) 2, (uint64_t) 3, (uint64_t) 0,
+                                               (uint64_t) 1500000) < 0)
                                 _exit(5);
                         break;
                 }
@@ -713,14 +739,19 @@ static const CallCase call_cases[] = {
           "[ERROR] Failed to flush the kernel expectation table: Bad luck\n" },
         { "resync", { "-R", NULL }, "ResyncKernel all\n", 0, "", "" },
         { "resync-expect", { "-R", "expect", NULL }, "ResyncKernel expect\n", 0, "", "" },
-        { "bulk", { "-B", NULL }, "BulkSend\n", 0, "", "" },
-        { "request-resync-busy", { "-n", NULL }, "RequestResync\n", 0, "",
-          "[ERROR] A commit is running\n" },
+        { "bulk", { "-B", NULL }, "SendBulk\n", 0, "", "" },
+        /* -c waits for the end of the commit; prints nothing, failures or not, as 1.4.7. */
+        { "commit", { "-c", NULL }, "Commit all\n", 0, "", "" },
+        /* A commit running: said on stderr, delivered. */
+        { "commit-busy", { "-c", "ct", NULL }, "Commit ct\n", 0, "",
+          "[ERROR] commit already in progress\n" },
+        /* Does not apply in this mode: nothing, success (1.4.7). */
+        { "commit-not-supported", { "-c", "e", NULL }, "Commit expect\n", 0, "", "" },
         { "reset-timers-denied", { "-t", NULL }, "ResetTimers\n", 1, "",
           "[ERROR] permission denied: ResetTimers() is allowed for root only (caller's uid is "
           "1000)\n" },
-        /* Not in this daemon yet: a clear message and failure. */
-        { "commit-unknown", { "-c", NULL }, "", 1, "", NULL },
+        /* Not in this daemon (an older version): a clear message and failure. */
+        { "request-resync-unknown", { "-n", NULL }, "RequestResync\n", 1, "", NULL },
         /* NotSupported: nothing, and success, as 1.4.7 in Stats mode. */
         { "dump-external-not-supported", { "-e", NULL }, "DumpCache external ct plain\n", 0, "", "" },
         { "kill", { "-k", NULL }, "Quit\n", 0, "", "" },
@@ -744,12 +775,13 @@ static void test_call(Fixture *f, gconstpointer data) {
         g_assert_cmpint(status, ==, c->status);
 }
 
-static void test_commit_unknown_message(Fixture *f, gconstpointer data) {
+static void test_unknown_method_message(Fixture *f, gconstpointer data) {
         g_autofree char *out = NULL, *err = NULL;
 
-        g_assert_cmpint(run_client(f->socket_path, ARGS("-c", "expect"), &out, &err), ==, 1);
-        g_assert_true(g_str_has_prefix(err, "[ERROR] this conntrackd does not support committing "
-                                            "the external cache (-c) yet (no D-Bus method Commit)"));
+        g_assert_cmpint(run_client(f->socket_path, ARGS("-n"), &out, &err), ==, 1);
+        g_assert_true(g_str_has_prefix(err, "[ERROR] this conntrackd does not support requesting "
+                                            "a resync from the peers (-n) yet (no D-Bus method "
+                                            "RequestResync)"));
         g_assert_cmpstr(out, ==, "");
 }
 
@@ -925,6 +957,26 @@ static const CtlCase ctl_cases[] = {
           "GetStatistics \n" },
         { "stats-bad-section", { "stats", "everything", NULL }, 1, "", "Invalid section", "" },
         { "quit", { "quit", NULL }, 0, "", "", "Quit\n" },
+        { "commit", { "commit", NULL }, 0,
+          "Committed 100 flows (2 failed) and 3 expectations (0 failed) in 1.500000 s.\n", "",
+          "Commit all\n" },
+        { "commit-json", { "--json", "commit", "all", NULL }, 0,
+          "{\"flows_ok\":100,\"flows_failed\":2,\"expectations_ok\":3,"
+          "\"expectations_failed\":0,\"duration_usec\":1500000}\n", "", "Commit all\n" },
+        { "commit-busy", { "commit", "ct", NULL }, 1, "",
+          "Failed to commit the external cache: commit already in progress\n", "Commit ct\n" },
+        { "commit-not-supported", { "commit", "expect", NULL }, 1, "",
+          "Failed to commit the external cache: There is no external expectation cache\n",
+          "Commit expect\n" },
+        { "commit-bad-kind", { "commit", "flows", NULL }, 1, "", "Invalid kind \"flows\"", "" },
+        { "send-bulk", { "send-bulk", NULL }, 0, "", "", "SendBulk\n" },
+        { "request-resync-unknown", { "request-resync", NULL }, 1, "",
+          "Failed to request a resync from the peers: Unknown method RequestResync",
+          "RequestResync\n" },
+        { "reset-timers-denied", { "reset-timers", NULL }, 1, "",
+          "Failed to schedule the flush of the kernel table: ResetTimers() is allowed for root "
+          "only", "ResetTimers\n" },
+        { "send-bulk-too-many", { "send-bulk", "now", NULL }, 1, "", "Too many arguments", "" },
         { "reload-unknown", { "reload", NULL }, 1, "", "Failed to reload the configuration: ", "" },
         { "xml-not-for-stats", { "--xml", "stats", NULL }, 1, "", "--xml applies to dump only", "" },
         { "json-and-xml", { "--json", "--xml", "dump", "internal", NULL }, 1, "", "exclude", "" },
@@ -1040,11 +1092,11 @@ static void test_ctl_monitor(Fixture *f, gconstpointer data) {
 
         if (!have_ctl())
                 return;
-        /* The fake daemon emits three signals after the monitor's first call, then goes away. */
+        /* The fake daemon emits four signals after the monitor's first call, then goes away. */
         g_assert_cmpint(run_ctl(ARGS(address, "--json", "monitor"), &out, &err), ==, 0);
         lines = g_strsplit(out, "\n", -1);
-        g_assert_cmpuint(g_strv_length(lines), ==, 4);
-        for (unsigned i = 0; i < 3; i++)
+        g_assert_cmpuint(g_strv_length(lines), ==, 5);
+        for (unsigned i = 0; i < 4; i++)
                 g_assert_true(g_str_has_prefix(lines[i], "{\"timestamp\":\""));
         g_assert_true(g_str_has_suffix(lines[0], ",\"signal\":\"Overrun\",\"total\":3,"
                                                  "\"buffer_size\":425984,\"resync_in_sec\":30}"));
@@ -1053,7 +1105,11 @@ static void test_ctl_monitor(Fixture *f, gconstpointer data) {
                                                  "\"invalidated\":[]}"));
         g_assert_true(g_str_has_suffix(lines[2], ",\"signal\":\"ResyncDone\",\"kind\":\"ct\","
                                                  "\"entries\":1000,\"duration_usec\":2500}"));
-        g_assert_cmpstr(lines[3], ==, "");
+        g_assert_true(g_str_has_suffix(lines[3], ",\"signal\":\"CommitDone\",\"flows_ok\":100,"
+                                                 "\"flows_failed\":2,\"expectations_ok\":3,"
+                                                 "\"expectations_failed\":0,"
+                                                 "\"duration_usec\":1500000}"));
+        g_assert_cmpstr(lines[4], ==, "");
         g_assert_nonnull(strstr(err, "went away"));
 }
 
@@ -1065,7 +1121,7 @@ static void test_ctl_monitor_plain(Fixture *f, gconstpointer data) {
                 return;
         g_assert_cmpint(run_ctl(ARGS(address, "monitor"), &out, &err), ==, 0);
         lines = g_strsplit(out, "\n", -1);
-        g_assert_cmpuint(g_strv_length(lines), ==, 4);
+        g_assert_cmpuint(g_strv_length(lines), ==, 5);
         /* "YYYY-MM-DD HH:MM:SS.uuuuuu Overrun total=3 ..." */
         g_assert_cmpuint(strlen(lines[0]), >, 27);
         g_assert_cmpint(lines[0][4], ==, '-');
@@ -1074,6 +1130,8 @@ static void test_ctl_monitor_plain(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(lines[0] + 27, ==, "Overrun total=3 buffer_size=425984 resync_in_sec=30");
         g_assert_cmpstr(lines[1] + 27, ==, "PropertiesChanged NetlinkOverruns=4");
         g_assert_cmpstr(lines[2] + 27, ==, "ResyncDone kind=ct entries=1000 duration_usec=2500");
+        g_assert_cmpstr(lines[3] + 27, ==, "CommitDone flows_ok=100 flows_failed=2 expectations_ok=3 "
+                                           "expectations_failed=0 duration_usec=1500000");
 }
 
 /* ---- copying a dump ---- */
@@ -1165,8 +1223,8 @@ int main(int argc, char **argv) {
 
                 g_test_add(path, Fixture, &call_cases[i], fixture_setup, test_call, fixture_teardown);
         }
-        g_test_add("/legacy-client/commit-unknown-message", Fixture, NULL, fixture_setup,
-                   test_commit_unknown_message, fixture_teardown);
+        g_test_add("/legacy-client/unknown-method-message", Fixture, NULL, fixture_setup,
+                   test_unknown_method_message, fixture_teardown);
         g_test_add("/legacy-client/dump", Fixture, NULL, fixture_setup, test_dump, fixture_teardown);
         g_test_add("/legacy-client/stats", Fixture, NULL, fixture_setup, test_stats, fixture_teardown);
         g_test_add("/legacy-client/sequence", Fixture, NULL, fixture_setup, test_sequence,

@@ -3,6 +3,7 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 #include "fake-kernel.h"
 #include "manager.h"
@@ -11,6 +12,7 @@ typedef struct Fixture {
         Manager *m;
         char *dir;
         char *conf;
+        int peer_fd;            /* the other end of the sync socketpair (Sync configs) */
 } Fixture;
 
 static void write_config(Fixture *f, const char *text) {
@@ -33,20 +35,34 @@ static void start_manager(Fixture *f, const char *text) {
         ConfigDiagnostics d = {};
 
         write_config(f, text);
+        int sv[2] = { -1, -1 };
+        bool sync;
+
         g_assert_cmpint(config_load_file(f->conf, &c, &d), ==, 0);
         config_diagnostics_clear(&d);
+        /* Replication goes over a socketpair: no address of the test machine is needed. */
+        sync = c->mode != CONFIG_MODE_STATS;
+        if (sync)
+                g_assert_cmpint(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC | SOCK_NONBLOCK, 0,
+                                           sv), ==, 0);
         g_assert_cmpint(manager_new(&(ManagerOptions) {
                                             .config_path = f->conf,
                                             .config = c,
                                             .kernel_ops = &fake_kernel_ops,
+                                            .sync_fd_set = sync,
+                                            .sync_fd = sv[0],
                                     },
                                     &f->m),
                         ==, 0);
+        if (f->peer_fd >= 0)
+                close(f->peer_fd);
+        f->peer_fd = sv[1];
         g_assert_cmpint(manager_start(f->m), ==, 0);
         g_assert_cmpint(f->m->state, ==, MANAGER_RUNNING);
 }
 
 static void fixture_setup(Fixture *f, gconstpointer data) {
+        f->peer_fd = -1;
         f->dir = g_dir_make_tmp("test-manager-XXXXXX", NULL);
         g_assert_nonnull(f->dir);
         f->conf = g_build_filename(f->dir, "conntrackd.conf", NULL);
@@ -55,6 +71,8 @@ static void fixture_setup(Fixture *f, gconstpointer data) {
 
 static void fixture_teardown(Fixture *f, gconstpointer data) {
         f->m = manager_free(f->m);
+        if (f->peer_fd >= 0)
+                close(f->peer_fd);
         g_unlink(f->conf);
         g_rmdir(f->dir);
         g_free(f->conf);
