@@ -218,7 +218,7 @@ static void assert_converged(Node *from, Node *to) {
 }
 
 static void test_ftfw_basic(void) {
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         for (uint16_t i = 0; i < 10; i++)
@@ -245,7 +245,7 @@ static void test_ftfw_basic(void) {
 
 /* The ACK window: with ACKWindowSize 5 the receiver acknowledges every 5 messages. */
 static void test_ftfw_ack_window(void) {
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 5);
         for (uint16_t i = 0; i < 50; i++) {
@@ -265,7 +265,7 @@ static void test_ftfw_ack_window(void) {
 
 /* A lossy link: every 7th datagram of A is lost; NACKs and resends make B converge. */
 static void test_ftfw_lossy(void) {
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         p.a.drop_every = 7;
@@ -294,7 +294,7 @@ static void test_ftfw_lossy(void) {
 static void test_ftfw_replay(void) {
         GQueue *saved = g_queue_new();
         unsigned before;
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         node_set(&p.a, 1, 1, WIRE_CT_NEW);
@@ -345,7 +345,7 @@ static void test_ftfw_replay(void) {
 /* RESYNC asks the peer for a bulk of its internal cache. */
 static void test_resync_request(void) {
         for (ConfigMode mode = CONFIG_MODE_FTFW; mode <= CONFIG_MODE_NOTRACK; mode++) {
-                Pair p;
+                static Pair p;  /* megabytes: not on the stack */
 
                 pair_init(&p, mode, 300);
                 for (uint16_t i = 0; i < 100; i++) {
@@ -364,7 +364,7 @@ static void test_resync_request(void) {
 /* A flood of RESYNC requests costs at most one bulk per second. */
 static void test_resync_flood(void) {
         uint8_t msg[WIRE_CONTROL_SIZE];
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_NOTRACK, 300);
         for (uint32_t i = 0; i < 100; i++) {
@@ -383,7 +383,7 @@ static void test_resync_flood(void) {
 /* NOTRACK: no resend queue; ACK/NACK are malformed headers; gaps are only counted. */
 static void test_notrack(void) {
         uint8_t ack[WIRE_CONTROL_SIZE];
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_NOTRACK, 300);
         for (uint16_t i = 0; i < 30; i++)
@@ -415,7 +415,7 @@ static void test_notrack(void) {
 static void test_alarm(void) {
         uint8_t msg[WIRE_MESSAGE_MAX];
         CtEntry e;
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
         int len;
 
         pair_init(&p, CONFIG_MODE_ALARM, 300);
@@ -442,7 +442,7 @@ static void test_alarm(void) {
 /* Hostile input: garbage never crashes and is counted. */
 static void test_garbage(void) {
         uint8_t buf[2048];
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         for (unsigned round = 0; round < 2000; round++) {
@@ -471,7 +471,7 @@ static void test_ftfw_peer_restart(void) {
                 .payload = 1472,
                 .alive_usec = 20 * USEC_PER_MSEC,
         };
-        Pair p;
+        static Pair p;  /* megabytes: not on the stack */
 
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         for (uint16_t i = 0; i < 10; i++)
@@ -507,9 +507,11 @@ static void test_rsqueue_bound(void) {
                 .alive_usec = 10 * USEC_PER_SEC,
         };
         sd_event *e = NULL;
-        Node n = { .drop_all = true };
+        static Node n;  /* megabytes: not on the stack */
         Sync *s = NULL;
 
+        memset(&n, 0, sizeof n);
+        n.drop_all = true;
         g_assert_cmpint(sd_event_new(&e), >=, 0);
         n.outbox = g_queue_new();
         g_assert_cmpint(sync_new(e, &st, &(SyncHandlers) { .send = node_send, .userdata = &n }, &s),
