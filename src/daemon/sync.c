@@ -59,7 +59,6 @@ struct Sync {
         /* receiving */
         uint32_t last_seq_recv;
         bool seq_known;
-        RateLimit bad_ratelimit;
 };
 
 static uint32_t be32_at(const uint8_t *p) {
@@ -392,22 +391,24 @@ static void resend_data(Sync *s, const RsEntry *e) {
         s->stats.resent++;
 }
 
+/* The peer has it: free the message, leave a tombstone for rs_trim_front(). */
+static bool rs_entry_done(Sync *s, RsEntry *e) {
+        if (!e->live)
+                return false;
+        free(e->msg);
+        e->msg = NULL;
+        e->live = false;
+        s->rs_live--;
+        return true;
+}
+
 /* ACK(from, to): forget what the peer has. */
 static void handle_ack(Sync *s, uint32_t from, uint32_t to) {
         if (s->peer_restarted) {
                 size_t stale = rs_lower_bound(s, from), n = 0;
 
-                for (size_t i = 0; i < stale; i++) {
-                        RsEntry *e = rs_at(s, i);
-
-                        if (e->live) {
-                                free(e->msg);
-                                e->msg = NULL;
-                                e->live = false;
-                                s->rs_live--;
-                                n++;
-                        }
-                }
+                for (size_t i = 0; i < stale; i++)
+                        n += rs_entry_done(s, rs_at(s, i));
                 if (n > 0)
                         log_debug("FT-FW: peer (re)started, %zu older messages dropped from the "
                                   "resend queue", n);
@@ -418,12 +419,7 @@ static void handle_ack(Sync *s, uint32_t from, uint32_t to) {
 
                 if (seq_after(e->seq, to))
                         break;
-                if (e->live) {
-                        free(e->msg);
-                        e->msg = NULL;
-                        e->live = false;
-                        s->rs_live--;
-                }
+                (void) rs_entry_done(s, e);
         }
         rs_trim_front(s);
 }
@@ -764,7 +760,6 @@ int sync_new(sd_event *e, const SyncSettings *st, const SyncHandlers *h, Sync **
                 s->settings.alive_usec = ALIVE_USEC_DEFAULT;
         s->handlers = *h;
         s->window = MAX(st->ack_window_size, 1u);
-        s->bad_ratelimit = RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
 
         s->buf = malloc(st->payload);
         if (!s->buf)

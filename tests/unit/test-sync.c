@@ -290,6 +290,15 @@ static void test_ftfw_lossy(void) {
         pair_done(&p);
 }
 
+/* Keep a copy of the first datagram in flight from n (for a replay). */
+static void save_first(Node *n, GQueue *saved) {
+        Datagram *d = g_queue_peek_head(n->outbox), *c = g_new0(Datagram, 1);
+
+        c->data = g_memdup2(d->data, d->size);
+        c->size = d->size;
+        g_queue_push_tail(saved, c);
+}
+
 /* Old sequence numbers (a replay) are dropped in FT-FW and not applied. */
 static void test_ftfw_replay(void) {
         GQueue *saved = g_queue_new();
@@ -299,14 +308,7 @@ static void test_ftfw_replay(void) {
         pair_init(&p, CONFIG_MODE_FTFW, 300);
         node_set(&p.a, 1, 1, WIRE_CT_NEW);
         sync_flush(p.a.sync);
-        /* keep a copy of the first datagram */
-        {
-                Datagram *d = g_queue_peek_head(p.a.outbox), *c = g_new0(Datagram, 1);
-
-                c->data = g_memdup2(d->data, d->size);
-                c->size = d->size;
-                g_queue_push_tail(saved, c);
-        }
+        save_first(&p.a, saved);
         pair_run(&p, 60 * USEC_PER_MSEC);
         node_del(&p.a, 1);
         pair_run(&p, 60 * USEC_PER_MSEC);
@@ -316,13 +318,7 @@ static void test_ftfw_replay(void) {
          * peer it is taken. A replay of a later, hello-less message is not: */
         node_set(&p.a, 2, 2, WIRE_CT_NEW);
         sync_flush(p.a.sync);
-        {
-                Datagram *d = g_queue_peek_head(p.a.outbox), *c = g_new0(Datagram, 1);
-
-                c->data = g_memdup2(d->data, d->size);
-                c->size = d->size;
-                g_queue_push_tail(saved, c);
-        }
+        save_first(&p.a, saved);
         pair_run(&p, 60 * USEC_PER_MSEC);
         node_del(&p.a, 2);
         pair_run(&p, 60 * USEC_PER_MSEC);
