@@ -740,8 +740,7 @@ static int kw_scheduler(Parser *p, const Keyword *k, const Token *kw, void *data
         if (r < 0)
                 return r;
         c->scheduler_set = true;
-        return parser_warn(p, kw->line, "Scheduler is not implemented, ignoring: scheduling is left to "
-                           "CPUSchedulingPolicy= and CPUSchedulingPriority= of the systemd unit");
+        return 0;
 }
 
 static int kw_scheduler_type(Parser *p, const Keyword *k, const Token *kw, void *data) {

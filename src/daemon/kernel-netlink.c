@@ -10,8 +10,9 @@
  *           own changes are recognised in the events (spec §0, origin tracking).
  *
  * Buffer sizes: the kernel books twice the SO_RCVBUF asked for (its own overhead) and reports
- * that doubled figure. Sizes here (NetlinkBufferSize, the maximum growth, k->buffer_size) are
- * the granted figure: ask for half of it.
+ * that doubled figure. Sizes here (NetlinkBufferSize, the maximum growth, k->buffer_size) are the
+ * figure asked for, as in 1.4.x, so the same configuration gets the same buffer: a granted size
+ * is halved back.
  */
 
 #include <assert.h>
@@ -862,7 +863,7 @@ static int netlink_set_buffer_size(Kernel *k, uint32_t size, uint32_t *ret_actua
         if (!n->events.nl)
                 return -ENOTCONN;
         fd = mnl_socket_get_fd(n->events.nl);
-        v = (int) MIN(MAX(size / 2, 1u), (uint32_t) INT_MAX);
+        v = (int) MIN(MAX(size, 1u), (uint32_t) INT_MAX / 2);
 
         /* beyond net.core.rmem_max with CAP_NET_ADMIN, else as far as the limit allows */
         if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &v, sizeof(v)) < 0) {
@@ -874,7 +875,7 @@ static int netlink_set_buffer_size(Kernel *k, uint32_t size, uint32_t *ret_actua
         if (getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &granted, &l) < 0)
                 return negative_errno();
         if (ret_actual)
-                *ret_actual = granted > 0 ? (uint32_t) granted : 0;
+                *ret_actual = granted > 0 ? (uint32_t) granted / 2 : 0;
         return 0;
 }
 
@@ -1058,7 +1059,7 @@ static int netlink_subscribe(Kernel *k, sd_event *e) {
                 r = negative_errno();
                 goto fail;
         }
-        k->buffer_size = granted > 0 ? (uint32_t) granted : 0;
+        k->buffer_size = granted > 0 ? (uint32_t) granted / 2 : 0;
 
         if (k->settings.bpf_filter && k->settings.bpf_filter->kernelspace) {
                 r = netlink_attach_filter(k, fd, k->settings.bpf_filter);

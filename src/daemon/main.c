@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/file.h>
@@ -15,6 +16,36 @@
 static void print_diagnostics(const ConfigDiagnostics *d) {
         for (size_t i = 0; i < d->n; i++)
                 log_full(d->items[i].level, "%s", d->items[i].message);
+}
+
+/*
+ * Scheduler of conntrackd.conf, as 1.4.x: realtime (default SCHED_RR, priority 99) so that the
+ * kernel's event bursts are read before the socket overruns. Children do not inherit it. Nothing
+ * to do when the service manager gave us that policy already (CPUSchedulingPolicy= of the unit,
+ * which keeps RestrictRealtime=); failing to apply it is a warning, never fatal.
+ */
+static void apply_scheduler(const Config *c) {
+        struct sched_param param = { .sched_priority = c->scheduler_priority };
+        int cur;
+
+        cur = sched_getscheduler(0);
+        if (cur >= 0 && (cur & ~SCHED_RESET_ON_FORK) == c->scheduler_policy) {
+                struct sched_param now = {};
+
+                if (sched_getparam(0, &now) == 0 && now.sched_priority == c->scheduler_priority)
+                        return;
+        }
+        if (sched_setscheduler(0, c->scheduler_policy | SCHED_RESET_ON_FORK, &param) < 0) {
+                log_warning_errno(negative_errno(),
+                                  "Failed to set scheduler %s priority %d, running at the policy "
+                                  "given: %m (CPUSchedulingPolicy= and CPUSchedulingPriority= of "
+                                  "the unit set it without this call)",
+                                  c->scheduler_policy == SCHED_FIFO ? "FIFO" : "RR",
+                                  c->scheduler_priority);
+                return;
+        }
+        log_debug("Scheduler set to %s, priority %d",
+                  c->scheduler_policy == SCHED_FIFO ? "FIFO" : "RR", c->scheduler_priority);
 }
 
 /*
@@ -126,6 +157,7 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
                 goto fail;
 
         (void) signal(SIGPIPE, SIG_IGN);
+        apply_scheduler(config);
 
         notify = config->systemd;
         /* We chdir("/"): keep an absolute path for reloads. */

@@ -794,9 +794,6 @@ static void test_unimplemented_warnings(void) {
                   "is D-Bus" },
                 { "General {\n PollSecs 15\n} Stats { }",
                   PATH ":2: PollSecs: polling mode is not implemented, kernel events are used instead" },
-                { "General {\n\n Scheduler {\n  Type FIFO\n  Priority 50\n }\n} Stats { }",
-                  PATH ":3: Scheduler is not implemented, ignoring: scheduling is left to "
-                  "CPUSchedulingPolicy= and CPUSchedulingPriority= of the systemd unit" },
                 { "Stats { }\nHelper {\n Type ftp inet tcp {\n  QueueNum 5\n  QueueLen 10\n"
                   "  Policy ftp {\n   ExpectMax 1\n   ExpectTimeout 300\n  }\n }\n"
                   " Type tftp inet6 UDP { QueueNum 6 }\n Setup Yes\n}",
@@ -813,8 +810,12 @@ static void test_unimplemented_warnings(void) {
                 config_diagnostics_clear(&d);
         }
 
-        /* what is kept of them */
-        Config *c = parse_ok("General { PollSecs 15 Scheduler { Type FIFO Priority 50 } } Stats { }", NULL);
+        /* what is kept of them; Scheduler is applied at start-up, without a warning */
+        ConfigDiagnostics d = {};
+        Config *c = parse_ok("General {\n Scheduler {\n  Type FIFO\n  Priority 50\n }\n PollSecs 15\n} Stats { }",
+                             &d);
+        g_assert_cmpuint(d.n, ==, 1);
+        config_diagnostics_clear(&d);
         g_assert_cmpuint(c->poll_secs, ==, 15);
         g_assert_true(c->scheduler_set);
         g_assert_cmpint(c->scheduler_policy, ==, SCHED_FIFO);
