@@ -48,6 +48,7 @@
 
 #define CHANNEL_UDP_QUEUE_MAX           4096u   /* datagrams waiting for a full socket */
 #define CHANNEL_TCP_QUEUE_DEFAULT       128u    /* ErrorQueueLength when none is given */
+#define CHANNEL_RCV_BUFFER_DEFAULT      (8u << 20)      /* RcvSocketBuffer when none is given */
 #define CHANNEL_RECV_BURST              64u     /* reads per wake-up, for fairness */
 #define CHANNEL_DRAIN_BURST             256u    /* queued datagrams written per wake-up */
 #define CHANNEL_RECONNECT_USEC          USEC_PER_SEC
@@ -208,11 +209,21 @@ static int get_int_option(int fd, int level, int name, int *ret) {
 
 /* SO_SNDBUFFORCE / SO_RCVBUFFORCE, or the capped option without the privilege. Warns only: the
  * link works with the kernel default. */
+/*
+ * SndSocketBuffer / RcvSocketBuffer; 0 is "not set". A receive buffer not set is
+ * CHANNEL_RCV_BUFFER_DEFAULT, not the kernel's ~200 KiB: a bulk send or an event burst of the
+ * peer arrives faster than one loop iteration reads it, and every datagram dropped there costs
+ * a NACK and a resend (or, in NOTRACK, a lost state). The kernel takes the memory only while
+ * datagrams wait.
+ */
 static void link_set_buffer(ChannelLink *l, int fd, bool send, uint32_t size) {
-        int value = (int) MIN(size, (uint32_t) INT_MAX / 2), r;
+        int value, r;
 
+        if (size == 0 && !send)
+                size = CHANNEL_RCV_BUFFER_DEFAULT;
         if (size == 0)
                 return;
+        value = (int) MIN(size, (uint32_t) INT_MAX / 2);
         r = set_int_option(fd, SOL_SOCKET, send ? SO_SNDBUFFORCE : SO_RCVBUFFORCE, value);
         if (r == -EPERM)
                 r = set_int_option(fd, SOL_SOCKET, send ? SO_SNDBUF : SO_RCVBUF, value);

@@ -103,6 +103,7 @@ typedef struct Parser {
         unsigned stats_line;                    /* first Stats section, 0 = none */
         unsigned mode_line[_CONFIG_MODE_MAX];   /* last Mode block of each mode, 0 = none */
         unsigned netlink_buffer_line;
+        unsigned netlink_growth_line;
         unsigned commit_timeout_line;
         unsigned disable_internal_cache_line;
         unsigned syslog_line[2];                /* General, Stats */
@@ -711,6 +712,12 @@ static int kw_netlink_buffer_size(Parser *p, const Keyword *k, const Token *kw, 
 
         p->netlink_buffer_line = kw->line;
         return read_u32(p, kw, &c->netlink_buffer_size);
+}
+
+static int kw_netlink_growth(Parser *p, const Keyword *k, const Token *kw, void *data) {
+
+        p->netlink_growth_line = kw->line;
+        return read_u32(p, kw, field_of(data, k));
 }
 
 static int kw_poll_secs(Parser *p, const Keyword *k, const Token *kw, void *data) {
@@ -1371,9 +1378,9 @@ static const Keyword keywords[] = {
         { "UNIX",                       S(GENERAL), kw_unix },
         { "NetlinkBufferSize",          S(GENERAL), kw_netlink_buffer_size },
         { "SocketBufferSize",           S(GENERAL), kw_netlink_buffer_size },
-        { "NetlinkBufferSizeMaxGrowth", S(GENERAL), kw_u32, CFG(netlink_buffer_size_max_growth) },
-        { "SocketBufferSizeMaxGrowth",  S(GENERAL), kw_u32, CFG(netlink_buffer_size_max_growth) },
-        { "SocketBufferSizeMaxGrown",   S(GENERAL), kw_u32, CFG(netlink_buffer_size_max_growth) },
+        { "NetlinkBufferSizeMaxGrowth", S(GENERAL), kw_netlink_growth, CFG(netlink_buffer_size_max_growth) },
+        { "SocketBufferSizeMaxGrowth",  S(GENERAL), kw_netlink_growth, CFG(netlink_buffer_size_max_growth) },
+        { "SocketBufferSizeMaxGrown",   S(GENERAL), kw_netlink_growth, CFG(netlink_buffer_size_max_growth) },
         { "NetlinkOverrunResync",       S(GENERAL), kw_overrun_resync },
         { "NetlinkEventsReliable",      S(GENERAL), kw_bool, CFG(netlink_events_reliable) },
         { "PollSecs",                   S(GENERAL), kw_poll_secs },
@@ -1641,6 +1648,15 @@ static int finalize(Parser *p) {
         }
         if (r < 0)
                 return r;
+
+        /* With neither keyword, the defaults of config_new_default() leave room for a burst of
+         * tens of thousands of events, where 1.4.x kept the kernel's rmem_default (a couple of
+         * thousand) and lost the rest; kernel memory is only taken while events wait. With one
+         * of them set, the other has its 1.4.x default, 0. */
+        if (p->netlink_buffer_line > 0 && p->netlink_growth_line == 0)
+                c->netlink_buffer_size_max_growth = 0;
+        if (p->netlink_growth_line > 0 && p->netlink_buffer_line == 0)
+                c->netlink_buffer_size = 0;
 
         /* 1.4.x applies NetlinkBufferSize only up to NetlinkBufferSizeMaxGrowth. */
         if (c->netlink_buffer_size > c->netlink_buffer_size_max_growth) {

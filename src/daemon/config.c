@@ -54,6 +54,8 @@ int config_new_default(Config **ret) {
                 .syslog_facility = -1,
                 .netlink_overrun_resync = 30,
                 .event_iteration_limit = 100,
+                .netlink_buffer_size = NETLINK_BUFFER_SIZE_DEFAULT,
+                .netlink_buffer_size_max_growth = NETLINK_BUFFER_SIZE_MAX_GROWTH_DEFAULT,
                 .scheduler_policy = SCHED_RR,
                 .scheduler_priority = 99,
                 .systemd = true,

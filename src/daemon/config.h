@@ -14,6 +14,10 @@
 #include "ct-entry.h"
 #include "filter.h"
 
+/* NetlinkBufferSize and NetlinkBufferSizeMaxGrowth when the configuration sets neither */
+#define NETLINK_BUFFER_SIZE_DEFAULT             (8u << 20)
+#define NETLINK_BUFFER_SIZE_MAX_GROWTH_DEFAULT  (64u << 20)
+
 typedef enum ConfigMode {
         CONFIG_MODE_STATS,      /* Stats { } or no Sync/Stats section (warning) */
         CONFIG_MODE_FTFW,
@@ -75,8 +79,8 @@ typedef struct Config {
         int syslog_facility;                    /* -1 = off; LOG_DAEMON, LOG_LOCAL0..7 */
         char *lock_file;                        /* /var/lock/conntrackd.lock */
         char *unix_path;                        /* UNIX { Path }; NULL if not given */
-        uint32_t netlink_buffer_size;           /* 0 = kernel default */
-        uint32_t netlink_buffer_size_max_growth;        /* 0 */
+        uint32_t netlink_buffer_size;           /* 0 = kernel default; neither keyword: 8 MiB */
+        uint32_t netlink_buffer_size_max_growth;        /* 0; neither keyword: 64 MiB */
         uint32_t netlink_overrun_resync;        /* seconds; 0 = off; default 30 */
         bool netlink_events_reliable;           /* off */
         uint32_t poll_secs;                     /* 0 = event driven */

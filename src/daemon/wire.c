@@ -470,6 +470,12 @@ static void get_string(const uint8_t *p, size_t n, char *buf, size_t size) {
         memset(buf + k, 0, size - k);
 }
 
+/* A helper name and its NUL within the receiver's limit: a name that fills the whole attribute
+ * without a NUL would not fit when sent on. */
+static bool helper_name_fits(const uint8_t *p, size_t n) {
+        return strnlen((const char *) p, n) < HELPER_NTA_MAX - WIRE_ATTR_HEADER_SIZE;
+}
+
 typedef struct CtDecode {
         CtEntry e;
         bool have_addr, have_l4;
@@ -591,6 +597,8 @@ static int ct_attr(unsigned id, const uint8_t *p, size_t n, void *userdata) {
                 e->attrs |= CT_ATTR_TCP_WSCALE;
                 break;
         case NTA_HELPER_NAME:
+                if (!helper_name_fits(p, n))
+                        return wire_reason_to_errno(WIRE_REASON_HELPER_TOO_LONG);
                 get_string(p, n, e->helper, sizeof e->helper);
                 if (e->helper[0])
                         e->attrs |= CT_ATTR_HELPER;
@@ -720,6 +728,8 @@ static int exp_attr(unsigned id, const uint8_t *p, size_t n, void *userdata) {
                 x->attrs |= CT_EXP_ATTR_NAT;
                 break;
         case NTA_EXP_HELPER_NAME:
+                if (!helper_name_fits(p, n))
+                        return wire_reason_to_errno(WIRE_REASON_HELPER_TOO_LONG);
                 get_string(p, n, x->helper, sizeof x->helper);
                 if (x->helper[0])
                         x->attrs |= CT_EXP_ATTR_HELPER;

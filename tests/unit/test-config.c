@@ -110,8 +110,8 @@ static void assert_defaults(const Config *c) {
         g_assert_cmpint(c->syslog_facility, ==, -1);
         g_assert_cmpstr(c->lock_file, ==, "/var/lock/conntrackd.lock");
         g_assert_null(c->unix_path);
-        g_assert_cmpuint(c->netlink_buffer_size, ==, 0);
-        g_assert_cmpuint(c->netlink_buffer_size_max_growth, ==, 0);
+        g_assert_cmpuint(c->netlink_buffer_size, ==, NETLINK_BUFFER_SIZE_DEFAULT);
+        g_assert_cmpuint(c->netlink_buffer_size_max_growth, ==, NETLINK_BUFFER_SIZE_MAX_GROWTH_DEFAULT);
         g_assert_cmpuint(c->netlink_overrun_resync, ==, 30);
         g_assert_false(c->netlink_events_reliable);
         g_assert_cmpuint(c->poll_secs, ==, 0);
@@ -333,8 +333,14 @@ static void test_aliases(void) {
         config_free(c);
         config_diagnostics_clear(&d);
 
+        /* one of the pair set: the other has the 1.4.x default, 0 */
         c = parse_ok("General { SocketBufferSizeMaxGrown 11 } Stats { }", NULL);
         g_assert_cmpuint(c->netlink_buffer_size_max_growth, ==, 11);
+        g_assert_cmpuint(c->netlink_buffer_size, ==, 0);
+        config_free(c);
+        c = parse_ok("General { NetlinkBufferSize 0 } Stats { }", NULL);
+        g_assert_cmpuint(c->netlink_buffer_size, ==, 0);
+        g_assert_cmpuint(c->netlink_buffer_size_max_growth, ==, 0);
         config_free(c);
 
         c = parse_ok("General { Filter { State Accept { CLOSE for TCP } } } Stats { }", NULL);

@@ -861,6 +861,10 @@ static const MalformedCase malformed_cases[] = {
           WIRE_REASON_ATTR_SIZE, FIELD(bad_payload), 0 },
         { "helper-12-chars", NULL, "0011001b 61626364 65666768 696a6b6c 00000000", -1,
           WIRE_CLASSIFY_FULL, WIRE_REASON_HELPER_TOO_LONG, FIELD(bad_payload), 0 },
+        /* 12 characters filling the attribute without a NUL (found by fuzzing: accepted, it
+         * could not be sent on) */
+        { "helper-12-chars-no-nul", NULL, "0010001b 1b1b1b1b 1b1b1b1b 1b1b1b1b", -1,
+          WIRE_CLASSIFY_FULL, WIRE_REASON_HELPER_TOO_LONG, FIELD(bad_payload), 0 },
         { "labels-too-long", NULL, NULL, -1, WIRE_CLASSIFY_FULL,
           WIRE_REASON_LABELS_TOO_LONG, FIELD(bad_payload), 0 },
         { "missing-l4proto", "10000014 00000001 000c0000 0a000001 0a000002", NULL, 0,
