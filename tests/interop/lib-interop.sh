@@ -124,7 +124,15 @@ write_conf() {
                 IPv4_interface 192.168.100.$s
                 Interface sync0
         }" ;;
-        *)      fail "unknown channel '$channel' (udp|mcast|udp6)" ;;
+        tcp)
+                chanblock="TCP {
+                IPv4_address 192.168.100.$s
+                IPv4_Destination_Address 192.168.100.$peer
+                Port $SYNC_PORT
+                Interface sync0
+                Checksum on
+        }" ;;
+        *)      fail "unknown channel '$channel' (udp|mcast|udp6|tcp)" ;;
         esac
         # HashSize above 8192: 1.4.7 skips the expectation part of a single-slice -c
         cat > "${CONF[$s]}" <<CONF

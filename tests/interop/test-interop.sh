@@ -3,7 +3,7 @@
 # Wire compatibility with conntrackd 1.4.7: fw1 (IMPL_A) replicates its kernel table to fw2 (IMPL_B)
 # over a veth link, each implementation being Debian's conntrackd 1.4.7 or ours.
 #   test-interop.sh MODE CHANNEL IMPL_A IMPL_B     (or the same names in the environment)
-#   MODE ftfw|notrack|alarm, CHANNEL udp|mcast|udp6, IMPL debian|ours
+#   MODE ftfw|notrack|alarm, CHANNEL udp|mcast|udp6|tcp, IMPL debian|ours
 # Checks, each within a deadline:
 #   - TCP in five states, UDP, ICMP, IPv6, SNAT, DNAT, marks, zones and an FTP master made in fw1
 #     show up in fw2's external cache (-e) exactly as in fw1's internal cache (-i), reply tuple aside
