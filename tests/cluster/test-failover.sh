@@ -1,0 +1,297 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck disable=SC2016,SC2034  # lab_wait conditions are single-quoted; LAB_* are read by lab.sh
+# The cluster suite: the HA lab (tools/ha-lab.d/lab.sh) under real traffic, one scenario per run.
+#   test-failover.sh keepalived-dbus     failover and failback driven by keepalived, notify script
+#                                        on D-Bus (conntrackctl); every flow survives both
+#   test-failover.sh keepalived-legacy   the same with the 1.4.x client flags (-c -f -R -B -t -n)
+#   test-failover.sh nat-ftp-ipv6        the SNATed flows come back with their NAT, the FTP data
+#                                        connection survives and the committed control connection
+#                                        keeps its helper (a new active transfer works through the
+#                                        backup), IPv6 flows survive
+#   test-failover.sh no-replication      no conntrackd: the same failover breaks every flow
+#   test-failover.sh backup-restart      the backup's daemon restarts under traffic, asks for a
+#                                        resync, is complete again, and the failover still works
+#   test-failover.sh mixed               Debian's conntrackd 1.4.7 on fw1, ours on fw2: failover
+#                                        (ours commits what Debian sent) and failback (the reverse)
+#   test-failover.sh rolling-upgrade     both Debian's; fw2 then fw1 replaced by ours one after the
+#                                        other, each under traffic, with a failover in between
+# Each lab gets its own id and state directory; everything is removed on exit, whatever happens.
+set -euo pipefail
+
+scenario=${1:?scenario}
+TOP=${TOP_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+LAB_ROOT=$(mktemp -d /tmp/ha-lab-test.XXXXXX)
+export LAB_ROOT
+# shellcheck source=../../tools/ha-lab.d/lab.sh disable=SC1091
+source "$TOP/tools/ha-lab.d/lab.sh"
+
+info() { echo "# $*"; }
+skip() { echo "SKIP: $*"; rmdir "$LAB_ROOT" 2>/dev/null || true; exit 77; }
+fail() {
+        local s
+        echo "FAIL: $*" >&2
+        if [ -n "${LAB_DIR:-}" ] && [ -d "$LAB_DIR" ]; then
+                [ -s "$LAB_DIR/traffic.json" ] && { echo "--- flows:" >&2; traffic_summary >&2 || true; }
+                for s in 1 2; do
+                        echo "--- fw$s ($(lab_impl "$s")): notify events, daemon log (tail):" >&2
+                        tail -n 15 "$LAB_DIR/fw$s.events" >&2 2>/dev/null || true
+                        tail -n 15 "$LAB_DIR/fw$s.conntrackd.log" >&2 2>/dev/null || true
+                        echo "--- fw$s forward chain drops: $(fw_drops "$s")" >&2
+                done
+        fi
+        exit 1
+}
+
+cleanup() {
+        if [ -n "${LAB_ID:-}" ]; then lab_down; fi
+        rm -rf "$LAB_ROOT"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+# ---- prerequisites ----------------------------------------------------------------------------
+
+case "$scenario" in
+keepalived-dbus|nat-ftp-ipv6|backup-restart) ;;
+keepalived-legacy) LAB_SCRIPTS=legacy ;;
+no-replication) LAB_IMPL1=none LAB_IMPL2=none ;;
+mixed) LAB_IMPL1=debian ;;
+rolling-upgrade) LAB_IMPL1=debian LAB_IMPL2=debian ;;
+*) fail "unknown scenario '$scenario'" ;;
+esac
+lab_init "t$$"
+[ "$(id -u)" -eq 0 ] || skip "needs root (network namespaces, nftables)"
+[ -x "$KEEPALIVED" ] || skip "keepalived is not installed (package keepalived; tools/install-deps)"
+"$LAB_PY" -c 'import pyftpdlib' 2>/dev/null || skip "pyftpdlib is not installed (package python3-pyftpdlib)"
+case "$scenario" in mixed|rolling-upgrade)
+        [ -x "$DEBIAN_CONNTRACKD" ] || skip "Debian's conntrackd is not installed ($DEBIAN_CONNTRACKD)" ;;
+esac
+missing=$(lab_missing)
+[ -z "$missing" ] || skip "missing: $missing"
+[ "$(lab_impl 1)" = none ] || [ -x "$CONNTRACKD" ] || fail "no daemon at \$CONNTRACKD"
+
+# ---- steps ------------------------------------------------------------------------------------
+
+up() {
+        local t0
+        t0=$(lab_ms)
+        lab_up || fail "the lab did not come up"
+        info "lab $LAB_ID up in $(( $(lab_ms) - t0 )) ms (fw1 $(lab_impl 1), fw2 $(lab_impl 2), notify $LAB_SCRIPTS)"
+}
+
+start_traffic() {
+        traffic_start "$@" || fail "the flows did not come up"
+        FLOWS=$(lab_flow_count)
+        info "$FLOWS flows up through fw1"
+}
+
+# replicated SIDE: SIDE's external cache holds every flow of the client
+replicated() {
+        lab_wait "fw$1's external cache to hold the $FLOWS flows" 15 \
+                '[ "$(lab_flows_in '"$1"' external)" -eq '"$FLOWS"' ]' \
+                || fail "fw$1's external cache has $(lab_flows_in "$1" external)/$FLOWS flows"
+}
+
+# last_event SIDE TRANSITION STEP: the line of STEP in SIDE's notify events after $MARK
+step_line() {
+        awk -v m="$MARK" -v t="$2" -v w="$3" '$1 > m && $2 == t && index($0, " " t " " w " ") { print; exit }' \
+                "$LAB_DIR/fw$1.events"
+}
+
+# check_steps SIDE TRANSITION STEP...: each step ran after $MARK, in this order, with status 0
+check_steps() {
+        local s=$1 t=$2 prev=0 line at w; shift 2
+        for w in "$@"; do
+                line=$(step_line "$s" "$t" "$w")
+                [ -n "$line" ] || fail "fw$s's $t notify did not run '$w'"
+                [[ "$line" == *" rc=0 "* ]] || fail "fw$s's $t notify: $line"
+                at=${line%% *}
+                [ "$at" -ge "$prev" ] || fail "fw$s's $t notify ran '$w' out of order"
+                prev=$at
+        done
+}
+
+# failover FROM TO: FROM loses its links, TO takes the VIPs; every flow moves again through TO
+# (no reset, echo sequence intact) within 8 s; sets T_VIP
+failover() {
+        local from=$1 to=$2 t_kill
+        MARK=$(lab_ms)
+        t_kill=$MARK
+        fw_fail "$from"
+        lab_wait_roles "$to" 15 || fail "fw$to did not become MASTER"
+        T_VIP=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
+                "$LAB_DIR/fw$to.events")
+        lab_wait "every flow to move through fw$to" 8 'traffic_check '"$T_VIP" \
+                || fail "flows moving through fw$to: $(traffic_count "$T_VIP")"
+        info "fw$from down: fw$to took the VIPs after $((T_VIP - t_kill)) ms, all $FLOWS flows" \
+                "moving after $(( $(lab_ms) - t_kill )) ms ($(commit_line "$to"))"
+}
+
+commit_line() {
+        awk -v m="$MARK" '$1 > m && $2 == "primary" && ($3 " " $4 ~ /^(conntrackctl commit|conntrackd -c)/) {
+                $1 = ""; $2 = ""; print; exit }' "$LAB_DIR/fw$1.events" | sed 's/^ *//'
+}
+
+# failback: fw1 comes back, is BACKUP, resyncs from fw2, takes the VIPs back after its preempt
+# delay; every flow moves through fw1 again and still does after fw1's PurgeTimeout
+failback() {
+        local t_back t_master until
+        MARK=$(lab_ms)
+        t_back=$MARK
+        fw_repair 1
+        lab_wait "fw1 to be BACKUP" 10 '[ "$(fw_state 1)" = BACKUP ]' || fail "fw1 did not come back as BACKUP"
+        [ "$(lab_impl 1)" = none ] || lab_wait "fw1's external cache to hold the flows again" "$PREEMPT_DELAY" \
+                '[ "$(lab_flows_in 1 external)" -eq '"$FLOWS"' ]' \
+                || fail "fw1 resynced only $(lab_flows_in 1 external)/$FLOWS flows from fw2 before its promotion"
+        lab_wait_roles 1 $((PREEMPT_DELAY + 15)) || fail "fw1 did not take the VIPs back"
+        t_master=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
+                "$LAB_DIR/fw1.events")
+        lab_wait "every flow to move through fw1 again" 8 'traffic_check '"$t_master" \
+                || fail "flows moving through fw1 after the failback: $(traffic_count "$t_master")"
+        info "fw1 back: MASTER after $((t_master - t_back)) ms, all flows moving ($(commit_line 1))"
+        # fw1 scheduled a flush of its kernel table (-t) as BACKUP; its promotion must cancel it
+        until=$(( t_back + PURGE_TIMEOUT * 1000 + 1500 ))
+        while [ "$(lab_ms)" -lt "$until" ]; do
+                traffic_check $(( $(lab_ms) - 1500 )) \
+                        || fail "flows stalled after the failback: $(traffic_count $(( $(lab_ms) - 1500 )))"
+                sleep 0.2
+        done
+}
+
+# finish [post]: stop the traffic; every flow survived from $1 on (FTP post-check too with post)
+finish() {
+        local since=$1 post=${2:-} report bad
+        if [ "$post" = post ]; then traffic_stop; else
+                kill -INT "$(lab_pid traffic)"
+                lab_wait "the traffic client to end" 15 '! lab_alive traffic' || fail "the client hangs"
+        fi
+        report=$(traffic_report "$since") || fail "no traffic report"
+        bad=$(echo "$report" | grep '"survived": false' || true)
+        [ -z "$bad" ] || fail "flows that did not survive: $bad"
+        if [ "$post" = post ]; then
+                echo "$report" | grep -q '"kind": "ftp".*"post": "ok"' \
+                        || fail "no new FTP transfer after the failover: $(echo "$report" | grep '"ftp"')"
+        fi
+        info "all $FLOWS flows survived"
+}
+
+# ---- scenarios --------------------------------------------------------------------------------
+
+case "$scenario" in
+keepalived-dbus|keepalived-legacy)
+        up
+        start_traffic
+        replicated 2
+        t0=$(lab_ms)
+        failover 1 2
+        if [ "$LAB_SCRIPTS" = dbus ]; then
+                check_steps 2 primary "conntrackctl commit" "conntrackctl flush" "conntrackctl resync" \
+                        "conntrackctl send-bulk"
+                check_steps 1 fault "conntrackctl reset-timers"
+        else
+                check_steps 2 primary "conntrackd -c" "conntrackd -f" "conntrackd -R" "conntrackd -B"
+                check_steps 1 fault "conntrackd -t"
+        fi
+        failback
+        if [ "$LAB_SCRIPTS" = dbus ]; then
+                check_steps 1 backup "conntrackctl status" "conntrackctl reset-timers" "conntrackctl request-resync"
+                check_steps 1 primary "conntrackctl commit" "conntrackctl flush" "conntrackctl resync" \
+                        "conntrackctl send-bulk"
+                check_steps 2 backup "conntrackctl status" "conntrackctl reset-timers" "conntrackctl request-resync"
+        else
+                check_steps 1 backup "conntrackd -s" "conntrackd -t" "conntrackd -n"
+                check_steps 1 primary "conntrackd -c" "conntrackd -f" "conntrackd -R" "conntrackd -B"
+                check_steps 2 backup "conntrackd -s" "conntrackd -t" "conntrackd -n"
+        fi
+        finish "$t0" post
+        ;;
+nat-ftp-ipv6)
+        up
+        start_traffic --tcp4 1 --tcp6 3 --nat4 3 --udp4 0 --udp6 1 --ftp 1
+        replicated 2
+        # what fw2 must commit: the SNAT and the helper, as fw1's kernel has them
+        snat1=$(in_fw 1 conntrack -L -p tcp --dport 7001 2>/dev/null | grep -c 'dst=10.0.2.1 sport=7001' || true)
+        [ "$snat1" -eq 3 ] || fail "fw1 has $snat1/3 SNATed flows"
+        t0=$(lab_ms)
+        failover 1 2
+        snat2=$(in_fw 2 conntrack -L -p tcp --dport 7001 2>/dev/null | grep -c 'dst=10.0.2.1 sport=7001' || true)
+        [ "$snat2" -eq 3 ] || fail "fw2 committed $snat2/3 SNATed flows with their NAT"
+        in_fw 2 conntrack -L -p tcp --dport 21 2>/dev/null | grep -q 'helper=ftp' \
+                || fail "the FTP control connection has no ftp helper in fw2's table"
+        v6=$(in_fw 2 conntrack -L -f ipv6 -p tcp --dport 7000 2>/dev/null | grep -c ESTABLISHED || true)
+        [ "$v6" -eq 3 ] || fail "fw2 has $v6/3 IPv6 flows"
+        info "fw2 committed 3 SNATed flows with their NAT, the FTP control connection with its helper, 3 IPv6 flows"
+        # the control connection, now through fw2, opens one more active-mode data connection:
+        # it can only pass as RELATED to an expectation fw2's helper made
+        finish "$t0" post
+        ;;
+no-replication)
+        up
+        start_traffic
+        MARK=$(lab_ms)
+        t_kill=$MARK
+        fw_fail 1
+        lab_wait_roles 2 15 || fail "fw2 did not become MASTER"
+        t_vip=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
+                "$LAB_DIR/fw2.events")
+        # with replication every flow moves within a second or two; give them 4
+        deadline=$(( t_vip + 4000 ))
+        while [ "$(lab_ms)" -lt "$deadline" ]; do
+                moving=$(traffic_count "$t_vip" | cut -d/ -f1)
+                [ "$moving" -eq 0 ] || fail "$moving flows move through fw2 without replication"
+                sleep 0.2
+        done
+        kill -INT "$(lab_pid traffic)"
+        lab_wait "the traffic client to end" 15 '! lab_alive traffic' || fail "the client hangs"
+        survived=$(traffic_report "$t_kill" "$t_vip" | grep -c '"survived": true' || true)
+        [ "$survived" -eq 0 ] || fail "$survived flows survived without replication"
+        drops=$(fw_drops 2)
+        [ "${drops%% *}" -gt 0 ] || fail "fw2 dropped no invalid packet ($drops)"
+        info "fw2 took the VIPs after $((t_vip - t_kill)) ms; 0/$FLOWS flows survived; fw2 dropped $drops"
+        ;;
+backup-restart)
+        up
+        start_traffic
+        replicated 2
+        lab_ctd_stop 2
+        info "fw2's daemon stopped under traffic"
+        lab_ctd_start 2 || fail "fw2's daemon did not restart"
+        [ "$(lab_flows_in 2 external)" -eq 0 ] || fail "a fresh daemon has a non-empty external cache"
+        # what a backup does on start (primary-backup.sh's backup transition): ask for a resync
+        ctl 2 request-resync >/dev/null || fail "request-resync failed"
+        replicated 2
+        info "fw2 restarted and resynced: $FLOWS/$FLOWS flows in its external cache"
+        t0=$(lab_ms)
+        failover 1 2
+        failback
+        finish "$t0" post
+        ;;
+mixed)
+        up
+        start_traffic
+        replicated 2
+        t0=$(lab_ms)
+        failover 1 2
+        failback
+        finish "$t0" post
+        ;;
+rolling-upgrade)
+        up
+        start_traffic
+        replicated 2
+        t0=$(lab_ms)
+        # step 1: the backup is upgraded, asks the (Debian) primary for its state
+        lab_set_impl 2 ours || fail "fw2 did not start with our daemon"
+        ctd 2 -n >/dev/null || fail "fw2: conntrackd -n failed"
+        replicated 2
+        info "fw2 upgraded to ours and resynced from Debian's fw1"
+        failover 1 2
+        # step 2: the old primary, now down, is upgraded too and comes back
+        lab_set_impl 1 ours || fail "fw1 did not start with our daemon"
+        info "fw1 upgraded to ours while down"
+        failback
+        finish "$t0" post
+        ;;
+esac
+echo "PASS: $scenario"
