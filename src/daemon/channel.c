@@ -40,6 +40,7 @@
 #include "channel.h"
 #include "log.h"
 #include "string-table.h"
+#include "sync-auth.h"
 #include "wire.h"
 
 #ifndef IPV6_MULTICAST_ALL
@@ -139,6 +140,10 @@ struct ChannelSet {
         int rtnl_fd;
         sd_event_source *rtnl_source;
         uint8_t *rtnl_buf;
+
+        SyncAuth *auth;                 /* AuthKeyFile: every unit sealed and checked */
+        uint8_t *seal_buf;              /* WIRE_RECV_BUFFER_SIZE + SYNC_AUTH_OVERHEAD */
+        RateLimit auth_ratelimit;
 };
 
 #define log_link_errno(l, level, error, fmt, ...)                                               \
@@ -576,6 +581,15 @@ int channel_set_send(ChannelSet *s, const uint8_t *buf, size_t size) {
                 return 0;
         l = &s->links[s->active];
 
+        if (s->auth) {
+                r = sync_auth_seal(s->auth, buf, size, s->seal_buf,
+                                   WIRE_RECV_BUFFER_SIZE + SYNC_AUTH_OVERHEAD);
+                if (r < 0)
+                        return r;
+                buf = s->seal_buf;
+                size = (size_t) r;
+        }
+
         if (s->queue.n > 0 || s->backoff)
                 return set_enqueue(s, buf, size);
 
@@ -620,11 +634,48 @@ static int link_on_writable(sd_event_source *es, int fd, uint32_t revents, void 
 
 /* ---- receiving: datagrams ---- */
 
-static void link_deliver(ChannelLink *l, const uint8_t *buf, size_t size) {
+static void link_deliver_one(ChannelLink *l, const uint8_t *buf, size_t size) {
         ChannelSet *s = l->set;
 
         if (s->recv && size > 0)
                 s->recv(s, l->index, buf, size, s->userdata);
+}
+
+/* AuthKeyFile: every sealed unit of buf checked, its body handed over; the rest dropped and
+ * counted (in the SyncAuth statistics). */
+static void link_deliver_sealed(ChannelLink *l, const uint8_t *buf, size_t size) {
+        ChannelSet *s = l->set;
+
+        for (size_t off = 0; off < size;) {
+                size_t len = sync_auth_unit_length(buf + off, size - off);
+                const uint8_t *body;
+                size_t body_len;
+                int r;
+
+                if (len == 0 || len > size - off)
+                        len = size - off;       /* not a unit of ours: all of the rest */
+                r = sync_auth_open(s->auth, buf + off, len, &body, &body_len);
+                if (r < 0) {
+                        if (ratelimit_below(&s->auth_ratelimit))
+                                log_link_errno(l, LOG_WARNING, r, "dropped %zu bytes that are not "
+                                               "an authentic sync unit: %s", len,
+                                               r == -EBADMSG ? "not sealed, or malformed" :
+                                               r == -ENOKEY ? "unknown key id" :
+                                               r == -EKEYREJECTED ? "wrong key or forged" :
+                                               r == -EALREADY ? "replayed" :
+                                               r == -ESTALE ? "replayed from an earlier run" :
+                                               "refused");
+                } else
+                        link_deliver_one(l, body, body_len);
+                off += len;
+        }
+}
+
+static void link_deliver(ChannelLink *l, const uint8_t *buf, size_t size) {
+        if (l->set->auth)
+                link_deliver_sealed(l, buf, size);
+        else
+                link_deliver_one(l, buf, size);
 }
 
 static void link_count_recv_error(ChannelLink *l, int error, const char *what) {
@@ -1379,6 +1430,8 @@ ChannelSet *channel_set_free(ChannelSet *s) {
         queue_clear(&s->queue);
         free(s->rtnl_buf);
         free(s->buf);
+        sync_auth_free(s->auth);
+        free(s->seal_buf);
         sd_event_unref(s->event);
         free(s);
         return NULL;
@@ -1548,13 +1601,36 @@ int channel_set_new_socketpair(sd_event *e, int fd, size_t payload, ChannelRecvF
 
 size_t channel_set_payload(const ChannelSet *s) {
         const ChannelLink *l;
+        size_t p;
 
         if (!s || s->n_links == 0)
                 return 0;
         l = &s->links[s->active];
         if (l->socketpair)
-                return s->payload;
-        return wire_mtu_payload(l->mtu, is_tcp(l));
+                p = s->payload;
+        else
+                p = wire_mtu_payload(l->mtu, is_tcp(l));
+        if (s->auth)
+                p = p > 2 * SYNC_AUTH_OVERHEAD ? p - SYNC_AUTH_OVERHEAD : SYNC_AUTH_OVERHEAD;
+        return p;
+}
+
+int channel_set_set_auth(ChannelSet *s, SyncAuth *auth) {
+        if (!s || !auth)
+                return -EINVAL;
+        if (!s->seal_buf) {
+                s->seal_buf = malloc(WIRE_RECV_BUFFER_SIZE + SYNC_AUTH_OVERHEAD);
+                if (!s->seal_buf)
+                        return -ENOMEM;
+        }
+        sync_auth_free(s->auth);
+        s->auth = auth;
+        s->auth_ratelimit = RATELIMIT_INIT(10 * USEC_PER_SEC, 5);
+        return 0;
+}
+
+SyncAuth *channel_set_auth(const ChannelSet *s) {
+        return s ? s->auth : NULL;
 }
 
 size_t channel_set_count(const ChannelSet *s) {

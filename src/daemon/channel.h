@@ -86,6 +86,11 @@ int channel_set_send(ChannelSet *s, const uint8_t *buf, size_t size);
 /* Capacity of one datagram on the active link: MTU - 28 (UDP/multicast) or - 40 (TCP), as
  * wire_mtu_payload(); what the sync layer fills a datagram up to. */
 size_t channel_set_payload(const ChannelSet *s);
+/* AuthKeyFile: from now on every unit sent is sealed and every unit received must be authentic
+ * (sync-auth.h); the set owns auth. */
+typedef struct SyncAuth SyncAuth;
+int channel_set_set_auth(ChannelSet *s, SyncAuth *auth);
+SyncAuth *channel_set_auth(const ChannelSet *s);     /* NULL when off */
 /* A valid message arrived on link 'index': make it the active link if it is not. */
 void channel_set_mark_valid(ChannelSet *s, unsigned index);
 

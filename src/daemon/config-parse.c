@@ -1416,6 +1416,8 @@ static const Keyword keywords[] = {
         { "StartupResync",      S(FTFW) | S(NOTRACK), kw_bool, CFG(startup_resync) },
         { "RefreshTime",        S(SYNC) | S(ALARM), kw_u32, CFG(refresh_time) },
         { "CacheTimeout",       S(SYNC) | S(ALARM), kw_u32, CFG(cache_timeout) },
+        /* ours: authenticated sync units (sync-auth.h) */
+        { "AuthKeyFile",        S(SYNC), kw_path, CFG(auth_key_file), CONFIG_PATH_MAX - 1 },
 
         { "TCPWindowTracking",  S(OPTIONS), kw_bool, CFG(tcp_window_tracking) },
         { "ExpectationSync",    S(OPTIONS), kw_expectation_sync },

@@ -94,6 +94,7 @@ Config *config_free(Config *c) {
                 free(c->expectation_sync.helpers);
         }
         free(c->stats_log_file);
+        free(c->auth_key_file);
         free(c);
         return NULL;
 }

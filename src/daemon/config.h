@@ -97,6 +97,7 @@ typedef struct Config {
         uint32_t ack_window_size;               /* 300 */
         uint32_t commit_timeout;                /* 0 = estimate */
         uint32_t purge_timeout;                 /* 60 */
+        char *auth_key_file;                    /* AuthKeyFile (ours): NULL = off */
         bool disable_external_cache;
         bool disable_internal_cache;
         bool startup_resync;

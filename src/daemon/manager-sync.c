@@ -414,6 +414,9 @@ int manager_sync_setup(Manager *m) {
                 if (r < 0)
                         return log_error_errno(r, "can't open channel socket: %m");
         }
+        r = manager_auth_setup(m);
+        if (r < 0)
+                return r;
 
         payload = channel_set_payload(m->channels);
         r = sync_new(m->event,
@@ -689,7 +692,7 @@ static int append_network(Manager *m, sd_bus_message *reply) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return manager_auth_append_statistics(m, reply);
 }
 
 static int append_queues(Manager *m, sd_bus_message *reply) {

@@ -612,6 +612,16 @@ int manager_reload(Manager *m) {
         }
 
         keep_restart_only(m->config, c);
+        r = manager_auth_reload(m, c);
+        if (r < 0) {
+                m->counters.reloads_failed++;
+                log_full_errno_fields(LOG_ERR, r, LOG_FIELDS("MESSAGE_ID=" MESSAGE_ID_CONFIG_REJECTED),
+                                      "Configuration %s rejected (AuthKeyFile), the running "
+                                      "configuration stays: %m", m->config_path);
+                manager_set_state(m, MANAGER_RUNNING);
+                notify(m, "READY=1");
+                return -EINVAL;
+        }
 
         for (CacheWhich w = 0; w < _CACHE_WHICH_MAX; w++)
                 for (CtKind k = 0; k < _CT_KIND_MAX; k++)

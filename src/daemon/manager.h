@@ -187,6 +187,10 @@ int manager_append_sync_statistics(Manager *m, const char *section, sd_bus_messa
 
 /* Implemented in manager-sync.c, for manager.c. */
 int manager_sync_setup(Manager *m);     /* channels + protocol; nothing in Stats mode */
+/* manager-auth.c: AuthKeyFile; at start (after the channels), and at reload before the switch */
+int manager_auth_setup(Manager *m);
+int manager_auth_reload(Manager *m, Config *new);
+int manager_auth_append_statistics(Manager *m, sd_bus_message *reply);  /* network.auth_* */
 void manager_sync_done(Manager *m);
 /* A local change that passed the filter: replicate it (no-op without replication). 'o' is the
  * cache object when there is an internal cache, else NULL and obj is the kernel's. */

@@ -42,6 +42,9 @@
  *   "network": network.recv_malformed network.recv_bad_version network.recv_bad_header
  *      network.recv_bad_payload network.recv_bad_type network.recv_truncated
  *      network.recv_bad_size network.send_malformed sequence.lost sequence.before
+ *      with AuthKeyFile (ours): network.auth_sealed network.auth_accepted
+ *      network.auth_malformed network.auth_unknown_key network.auth_bad_mac network.auth_replayed
+ *      network.auth_old_epoch network.auth_peer_restarts network.auth_send_key_id
  *      + the link keys below (the active link's block follows)
  *   "link" (and the active link in "general", "expect", "network"), N = 0.. in config order:
  *      link<N>.type (s: "multicast"|"udp"|"tcp") link<N>.device (s)
