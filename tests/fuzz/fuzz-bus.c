@@ -51,7 +51,7 @@ static sd_event *event;
 static Manager *manager;
 static sd_bus *client;
 static int peer_fd = -1;
-static char dir[] = "/tmp/fuzz-bus-XXXXXX", conf[128], sock[128];
+static char dir[80] = "/tmp/fuzz-bus-XXXXXX", conf[128], sock[128];
 
 static void teardown(void) {
         client = sd_bus_flush_close_unref(client);
@@ -76,7 +76,11 @@ static void setup(void) {
         FILE *f;
 
         log_set_max_level(LOG_WARNING);
-        if (!mkdtemp(dir))
+        /* FUZZ_BUS_DIR: an existing directory to use instead of a new one in /tmp (libFuzzer
+         * ends with _exit(), so the atexit cleanup does not run there) */
+        if (getenv("FUZZ_BUS_DIR"))
+                snprintf(dir, sizeof dir, "%s", getenv("FUZZ_BUS_DIR"));
+        else if (!mkdtemp(dir))
                 die("mkdtemp", errno);
         atexit(teardown);
         snprintf(conf, sizeof conf, "%s/conntrackd.conf", dir);
