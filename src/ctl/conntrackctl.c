@@ -382,6 +382,104 @@ static int verb_reset_timers(const Options *o, int argc, char **argv) {
         return call_simple(o, "ResetTimers", "schedule the flush of the kernel table");
 }
 
+/* ---- promote, demote ---- */
+
+/* Promote()/Demote() reply: a{sv} results, t duration_usec. */
+static int print_failover(const Options *o, sd_bus_message *reply, const char *verb) {
+        uint64_t duration;
+        bool first = true;
+        int r;
+
+        r = sd_bus_message_enter_container(reply, 'a', "{sv}");
+        if (r < 0)
+                return r;
+        if (o->format == OUTPUT_JSON)
+                putchar('{');
+        while ((r = sd_bus_message_enter_container(reply, 'e', "sv")) > 0) {
+                const char *key, *contents, *s;
+                char type;
+                uint64_t t;
+                int b;
+
+                r = sd_bus_message_read(reply, "s", &key);
+                if (r >= 0)
+                        r = sd_bus_message_peek_type(reply, &type, &contents);
+                if (r >= 0)
+                        r = sd_bus_message_enter_container(reply, 'v', contents);
+                if (r < 0)
+                        return r;
+                if (o->format == OUTPUT_JSON)
+                        printf("%s\"%s\":", first ? "" : ",", key);
+                else
+                        printf("%-27s ", key);
+                if (streq(contents, "s")) {
+                        r = sd_bus_message_read(reply, "s", &s);
+                        if (r >= 0)
+                                printf(o->format == OUTPUT_JSON ? "\"%s\"" : "%s", s);
+                } else if (streq(contents, "b")) {
+                        r = sd_bus_message_read(reply, "b", &b);
+                        if (r >= 0)
+                                printf("%s", o->format == OUTPUT_JSON ? (b ? "true" : "false") :
+                                                                        yes_no(b));
+                } else {
+                        r = sd_bus_message_read(reply, "t", &t);
+                        if (r >= 0)
+                                printf("%" PRIu64, t);
+                }
+                if (r < 0)
+                        return r;
+                if (o->format != OUTPUT_JSON)
+                        putchar('\n');
+                first = false;
+                r = sd_bus_message_exit_container(reply);
+                if (r >= 0)
+                        r = sd_bus_message_exit_container(reply);
+                if (r < 0)
+                        return r;
+        }
+        if (r < 0)
+                return r;
+        r = sd_bus_message_exit_container(reply);
+        if (r >= 0)
+                r = sd_bus_message_read(reply, "t", &duration);
+        if (r < 0)
+                return r;
+        if (o->format == OUTPUT_JSON)
+                printf("%s\"duration_usec\":%" PRIu64 "}\n", first ? "" : ",", duration);
+        else
+                printf("%s done in %" PRIu64 ".%06" PRIu64 " s.\n", verb,
+                       duration / USEC_PER_SEC, duration % USEC_PER_SEC);
+        return 0;
+}
+
+static int call_failover(const Options *o, const char *method, const char *what) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(bus_client_freep) BusClient *c = NULL;
+        int r;
+
+        r = connect_daemon(o, &c);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = bus_client_call(c, method, BUS_CLIENT_LONG_TIMEOUT_USEC, &error, &reply, NULL);
+        if (r < 0)
+                return call_failed(c, what, r, &error);
+        r = print_failover(o, reply, method);
+        if (r < 0) {
+                log_error_errno(r, "Failed to parse the reply to %s(): %m", method);
+                return EXIT_FAILURE;
+        }
+        return output_done();
+}
+
+static int verb_promote(const Options *o, int argc, char **argv) {
+        return call_failover(o, "Promote", "promote this node");
+}
+
+static int verb_demote(const Options *o, int argc, char **argv) {
+        return call_failover(o, "Demote", "demote this node");
+}
+
 /* ---- stats ---- */
 
 static int verb_stats(const Options *o, int argc, char **argv) {
@@ -738,6 +836,10 @@ static void print_help(void) {
                "  stats [SECTION]                 Show the counters of one section (general,\n"
                "                                  expect, cache, runtime, network, link, queue,\n"
                "                                  rsqueue, process) or of all\n"
+               "  promote                         Take over: commit, flush, resync, bulk send,\n"
+               "                                  in order; waits until all are done\n"
+               "  demote                          Become a backup: flush the external cache,\n"
+               "                                  request a resync, arm the purge\n"
                "  reload                          Re-read the configuration file\n"
                "  quit                            Stop the daemon\n"
                "  monitor                         Print the daemon's signals as they come\n"
@@ -752,7 +854,7 @@ static void print_help(void) {
                "                                  (peer-to-peer, e.g.\n"
                "                                  unix:path=/run/conntrackd/conntrackd.ctl)\n"
                "     --json                       JSON output (dump, stats, status, monitor,\n"
-               "                                  flush kernel, resync, commit)\n"
+               "                                  flush kernel, resync, commit, promote, demote)\n"
                "     --xml                        XML output (dump)\n"
                "     --no-legend                  No header line in tables\n"
                "\n"
@@ -774,6 +876,8 @@ static const Verb verbs[] = {
         { "send-bulk", 0, 0, verb_send_bulk },
         { "request-resync", 0, 0, verb_request_resync },
         { "reset-timers", 0, 0, verb_reset_timers },
+        { "promote", 0, 0, verb_promote },
+        { "demote", 0, 0, verb_demote },
         { "stats",   0, 1, verb_stats },
         { "reload",  0, 0, verb_reload },
         { "quit",    0, 0, verb_quit },

@@ -198,6 +198,14 @@ static int property_get_state(sd_bus *bus, const char *path, const char *interfa
         return sd_bus_message_append(reply, "s", strna(manager_state_to_string(m->state)));
 }
 
+static int property_get_role(sd_bus *bus, const char *path, const char *interface,
+                             const char *property, sd_bus_message *reply, void *userdata,
+                             sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "s", strna(manager_role_to_string(m->role)));
+}
+
 static int property_get_config_file(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply, void *userdata,
                                     sd_bus_error *error) {
@@ -442,6 +450,96 @@ static void bus_on_commit_done(Manager *m, const CommitResult *r, void *userdata
                                        r->exp_failed, r->duration_usec);
         if (q < 0)
                 log_debug_errno(q, "Failed to send the reply to Commit(): %m");
+}
+
+/* ---- Promote, Demote ---- */
+
+#define BUS_ERROR_STEP_FAILED "org.netfilter.conntrackd1.Error.StepFailed"
+
+static void bus_on_failover_done(Manager *m, const FailoverResult *res, void *userdata) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = userdata;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = NULL;
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        int q;
+
+        if (res->failed_step) {
+                (void) bus_error_set_namedf(&error, BUS_ERROR_STEP_FAILED, res->error,
+                                            "%s: step %s failed: %%m",
+                                            res->promote ? "Promote" : "Demote", res->failed_step);
+                q = sd_bus_reply_method_error(message, &error);
+        } else {
+                q = sd_bus_message_new_method_return(message, &reply);
+                if (q >= 0)
+                        q = sd_bus_message_append(reply, "a{sv}", 10,
+                                "role", "s", strna(manager_role_to_string(m->role)),
+                                "committed", "b", (int) res->committed,
+                                "commit_flows", "t", res->commit.ct_ok,
+                                "commit_flows_failed", "t", res->commit.ct_failed,
+                                "commit_expectations", "t", res->commit.exp_ok,
+                                "commit_expectations_failed", "t", res->commit.exp_failed,
+                                "commit_usec", "t", res->commit.duration_usec,
+                                "flushed_internal", "t", res->flushed_internal,
+                                "flushed_external", "t", res->flushed_external,
+                                "resync_entries", "t", res->resync_entries);
+                if (q >= 0)
+                        q = sd_bus_message_append(reply, "t", res->duration_usec);
+                if (q >= 0)
+                        q = sd_bus_send(NULL, reply, NULL);
+        }
+        if (q < 0)
+                log_debug_errno(q, "Failed to send the reply to %s(): %m",
+                                res->promote ? "Promote" : "Demote");
+}
+
+static int method_failover(sd_bus_message *message, void *userdata, sd_bus_error *error,
+                           bool promote) {
+        Manager *m = userdata;
+        int r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+        sd_bus_message_ref(message);
+        r = promote ? manager_promote(m, bus_on_failover_done, message) :
+                      manager_demote(m, bus_on_failover_done, message);
+        if (r < 0) {
+                sd_bus_message_unref(message);
+                if (r == -EBUSY)
+                        return bus_error_set_namedf(error, BUS_ERROR_BUSY, EBUSY,
+                                                    m->failover_running ?
+                                                    "a Promote or Demote is in progress" :
+                                                    "a commit is in progress");
+                if (r == -EOPNOTSUPP)
+                        return bus_error_set_namedf(error, BUS_ERROR_NOT_SUPPORTED, EOPNOTSUPP,
+                                                    "Promote and Demote need Sync mode");
+                return bus_error_set_errnof(error, r, "Failed to start: %m");
+        }
+        /* Answered by bus_on_failover_done(), now or when the commit is finished. */
+        return 1;
+}
+
+static int method_promote(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return method_failover(message, userdata, error, true);
+}
+
+static int method_demote(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        return method_failover(message, userdata, error, false);
+}
+
+/* A pending Promote() whose commit will not finish (the daemon is stopping): answer it. */
+static void bus_drop_pending_failover(Manager *m) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *message = NULL;
+
+        if (m->failover_done != bus_on_failover_done || !m->failover_userdata)
+                return;
+        message = m->failover_userdata;
+        m->failover_done = NULL;
+        m->failover_userdata = NULL;
+        m->failover_running = false;
+        (void) bus_error_set_errnof(&error, ESHUTDOWN, "conntrackd is stopping: Promote was "
+                                    "cancelled");
+        (void) sd_bus_reply_method_error(message, &error);
 }
 
 /* A pending Commit() whose commit will not finish (the daemon is stopping): answer it. */
@@ -811,6 +909,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("CompatibleVersion", "s", property_get_compatible_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, PROP_CHANGES),
+        SD_BUS_PROPERTY("Role", "s", property_get_role, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("ConfigFile", "s", property_get_config_file, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("InternalCacheSize", "t", property_get_cache_size, 0, PROP_ON_DEMAND),
@@ -856,6 +955,12 @@ static const sd_bus_vtable manager_vtable[] = {
                                 method_request_resync, 0),
         SD_BUS_METHOD_WITH_ARGS("ResetTimers", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
                                 method_reset_timers, 0),
+        SD_BUS_METHOD_WITH_ARGS("Promote", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a{sv}", results, "t", duration_usec),
+                                method_promote, 0),
+        SD_BUS_METHOD_WITH_ARGS("Demote", SD_BUS_NO_ARGS,
+                                SD_BUS_RESULT("a{sv}", results, "t", duration_usec),
+                                method_demote, 0),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
         SD_BUS_METHOD_WITH_ARGS("Quit", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_quit, 0),
 
@@ -976,6 +1081,14 @@ static int emit_state_changed(Manager *m, sd_bus *bus, const void *data) {
 
 void manager_bus_emit_state_changed(Manager *m) {
         bus_emit_everywhere(m, emit_state_changed, NULL, "PropertiesChanged(State)");
+}
+
+static int emit_role_changed(Manager *m, sd_bus *bus, const void *data) {
+        return sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_INTERFACE, "Role", NULL);
+}
+
+void manager_bus_emit_role_changed(Manager *m) {
+        bus_emit_everywhere(m, emit_role_changed, NULL, "PropertiesChanged(Role)");
 }
 
 /* ---- the system bus ---- */
@@ -1389,6 +1502,7 @@ int manager_bus_setup(Manager *m) {
 
 void manager_bus_done(Manager *m) {
         bus_drop_pending_commit(m);
+        bus_drop_pending_failover(m);
         m->private_source = sd_event_source_disable_unref(m->private_source);
         m->private_post_source = sd_event_source_disable_unref(m->private_post_source);
 

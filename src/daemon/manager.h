@@ -86,6 +86,27 @@ typedef struct ManagerSyncCounters {
         uint64_t external_expired;      /* ALARM: external objects not refreshed in CacheTimeout */
 } ManagerSyncCounters;
 
+typedef enum ManagerRole {
+        MANAGER_ROLE_UNKNOWN,
+        MANAGER_ROLE_PRIMARY,
+        MANAGER_ROLE_BACKUP,
+        _MANAGER_ROLE_MAX,
+} ManagerRole;
+
+/* manager-failover.c: the result of Promote / Demote */
+typedef struct FailoverResult {
+        bool promote;
+        const char *failed_step;        /* NULL on success: "commit", "flush-internal", ... */
+        int error;                      /* negative errno of the failed step */
+        bool committed;                 /* Promote: a commit ran (not with DisableExternalCache) */
+        CommitResult commit;
+        uint64_t flushed_internal, flushed_external;    /* objects dropped by the flushes */
+        uint64_t resync_entries;        /* Promote: objects in the internal caches after it */
+        uint64_t duration_usec;
+} FailoverResult;
+
+typedef void (*ManagerFailoverDoneFunc)(Manager *m, const FailoverResult *r, void *userdata);
+
 struct Manager {
         sd_event *event;
         Config *config;
@@ -132,6 +153,13 @@ struct Manager {
         ManagerSyncCounters sync_counters;
         RateLimit inject_ratelimit;
         uint64_t random_state;
+
+        /* Promote / Demote, managed by manager-failover.c */
+        ManagerRole role;
+        bool failover_running;
+        uint64_t failover_start_usec;
+        ManagerFailoverDoneFunc failover_done;
+        void *failover_userdata;
 };
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
@@ -189,6 +217,11 @@ int manager_append_sync_statistics(Manager *m, const char *section, sd_bus_messa
 int manager_sync_setup(Manager *m);     /* channels + protocol; nothing in Stats mode */
 /* manager-auth.c: AuthKeyFile; at start (after the channels), and at reload before the switch */
 int manager_auth_setup(Manager *m);
+/* manager-failover.c: -EBUSY while one runs (or a commit of -c), -EOPNOTSUPP in Stats mode;
+ * else 0 and done() is called once, from the loop or before the return */
+int manager_promote(Manager *m, ManagerFailoverDoneFunc done, void *userdata);
+int manager_demote(Manager *m, ManagerFailoverDoneFunc done, void *userdata);
+const char *manager_role_to_string(ManagerRole r);
 int manager_auth_reload(Manager *m, Config *new);
 int manager_auth_append_statistics(Manager *m, sd_bus_message *reply);  /* network.auth_* */
 void manager_sync_done(Manager *m);
@@ -209,3 +242,4 @@ void manager_bus_emit_overrun(Manager *m);
 void manager_bus_emit_resync_done(Manager *m, CtKind kind, uint64_t entries, uint64_t duration_usec);
 void manager_bus_emit_state_changed(Manager *m);
 void manager_bus_emit_commit_done(Manager *m, const CommitResult *r);
+void manager_bus_emit_role_changed(Manager *m);

@@ -5,6 +5,8 @@
 #   test-failover.sh keepalived-dbus     failover and failback driven by keepalived, notify script
 #                                        on D-Bus (conntrackctl); every flow survives both
 #   test-failover.sh keepalived-legacy   the same with the 1.4.x client flags (-c -f -R -B -t -n)
+#   test-failover.sh keepalived-promote  the same with one call per transition: conntrackctl
+#                                        promote / demote (D-Bus Promote(), Demote())
 #   test-failover.sh nat-ftp-ipv6        the SNATed flows come back with their NAT, the FTP data
 #                                        connection survives and the committed control connection
 #                                        keeps its helper (a new active transfer works through the
@@ -55,6 +57,7 @@ trap 'exit 1' INT TERM
 case "$scenario" in
 keepalived-dbus|nat-ftp-ipv6|backup-restart) ;;
 keepalived-legacy) LAB_SCRIPTS=legacy ;;
+keepalived-promote) LAB_SCRIPTS=promote ;;
 no-replication) LAB_IMPL1=none LAB_IMPL2=none ;;
 mixed) LAB_IMPL1=debian ;;
 rolling-upgrade) LAB_IMPL1=debian LAB_IMPL2=debian ;;
@@ -179,7 +182,7 @@ finish() {
 # ---- scenarios --------------------------------------------------------------------------------
 
 case "$scenario" in
-keepalived-dbus|keepalived-legacy)
+keepalived-dbus|keepalived-legacy|keepalived-promote)
         up
         start_traffic
         replicated 2
@@ -189,12 +192,24 @@ keepalived-dbus|keepalived-legacy)
                 check_steps 2 primary "conntrackctl commit" "conntrackctl flush" "conntrackctl resync" \
                         "conntrackctl send-bulk"
                 check_steps 1 fault "conntrackctl reset-timers"
+        elif [ "$LAB_SCRIPTS" = promote ]; then
+                check_steps 2 primary "conntrackctl promote"
+                check_steps 1 fault "conntrackctl reset-timers"
+                role=$(busctl --address="unix:path=$LAB_DIR/fw2.ctl" get-property \
+                        org.netfilter.conntrackd1 /org/netfilter/conntrackd1 \
+                        org.netfilter.conntrackd1.Manager Role 2>&1 || true)
+                [ "$role" = 's "primary"' ] || fail "fw2's Role after the failover: $role"
+                info "fw2's Role is primary"
         else
                 check_steps 2 primary "conntrackd -c" "conntrackd -f" "conntrackd -R" "conntrackd -B"
                 check_steps 1 fault "conntrackd -t"
         fi
         failback
-        if [ "$LAB_SCRIPTS" = dbus ]; then
+        if [ "$LAB_SCRIPTS" = promote ]; then
+                check_steps 1 backup "conntrackctl status" "conntrackctl demote"
+                check_steps 1 primary "conntrackctl promote"
+                check_steps 2 backup "conntrackctl status" "conntrackctl demote"
+        elif [ "$LAB_SCRIPTS" = dbus ]; then
                 check_steps 1 backup "conntrackctl status" "conntrackctl reset-timers" "conntrackctl request-resync"
                 check_steps 1 primary "conntrackctl commit" "conntrackctl flush" "conntrackctl resync" \
                         "conntrackctl send-bulk"

@@ -694,15 +694,15 @@ static void test_introspect_matches_xml(Fixture *f, gconstpointer data) {
         g_assert_no_error(error);
         xml_members = introspection_members(contract, BUS_INTERFACE);
 
-        /* The contract as read: 16 properties, 11 methods, 3 signals (guards the parser). */
+        /* The contract as read: 17 properties, 13 methods, 3 signals (guards the parser). */
         for (guint i = 0; i < xml_members->len; i++) {
                 const char *s = xml_members->pdata[i];
                 n_methods += g_str_has_prefix(s, "method ");
                 n_properties += g_str_has_prefix(s, "property ");
                 n_signals += g_str_has_prefix(s, "signal ");
         }
-        g_assert_cmpuint(n_properties, ==, 16);
-        g_assert_cmpuint(n_methods, ==, 11);
+        g_assert_cmpuint(n_properties, ==, 17);
+        g_assert_cmpuint(n_methods, ==, 13);
         g_assert_cmpuint(n_signals, ==, 3);
         g_assert_true(contains_string(xml_members,
                                       "method DumpCache(in s cache, in s kind, in s format, out h fd)"));
@@ -789,7 +789,7 @@ static void test_properties(Fixture *f, gconstpointer data) {
                 g_autofree char *names = joined(all);
                 g_assert_cmpstr(names, ==,
                                 "CacheLimit\nCompatibleVersion\nConfigFile\nKernelResyncs\nMode\n"
-                                "NetlinkBufferSize\nNetlinkOverruns\nState\nVersion\n");
+                                "NetlinkBufferSize\nNetlinkOverruns\nRole\nState\nVersion\n");
         }
 
         /* Read only */
@@ -1242,7 +1242,7 @@ static int unprivileged_client(const char *sock) {
         g_autofree char *address = g_strdup_printf("unix:path=%s", sock);
         static const char *const denied[] = {
                 "FlushCache", "FlushKernel", "ResyncKernel", "Commit", "SendBulk", "RequestResync",
-                "ResetTimers", "Reload", "Quit",
+                "ResetTimers", "Promote", "Demote", "Reload", "Quit",
         };
 
         if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
@@ -1329,8 +1329,8 @@ static void test_root_check(Fixture *f, gconstpointer data) {
         g_assert_true(WIFEXITED(w.status));
         g_assert_cmpint(WEXITSTATUS(w.status), ==, 0);
 
-        /* Nine refusals counted; nothing was flushed, the daemon runs on. */
-        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 9);
+        /* Eleven refusals counted; nothing was flushed, the daemon runs on. */
+        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 11);
         g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 4);
         g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4);
         state = get_str(f, &f->client, "State");
@@ -1468,6 +1468,122 @@ static void test_commit(Fixture *f, gconstpointer data) {
         for (Pending *p = &commit; p; p = p == &commit ? &second : p == &second ? &flush_ext :
                                          p == &flush_ext ? &flush_all : p == &flush_all ?
                                          &flush_int : NULL)
+                sd_bus_message_unref(p->reply);
+}
+
+/* Read Promote/Demote's reply: the a{sv} into a "key=value" list (sorted), then duration_usec. */
+static char *failover_reply(sd_bus_message *reply, uint64_t *ret_duration) {
+        g_autoptr(GPtrArray) items = g_ptr_array_new_with_free_func(g_free);
+        const char *key;
+
+        g_assert_cmpint(sd_bus_message_enter_container(reply, 'a', "{sv}"), >, 0);
+        while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+                char type;
+                const char *contents;
+
+                g_assert_cmpint(sd_bus_message_read(reply, "s", &key), >, 0);
+                g_assert_cmpint(sd_bus_message_peek_type(reply, &type, &contents), >, 0);
+                g_assert_cmpint(sd_bus_message_enter_container(reply, 'v', contents), >, 0);
+                if (streq(contents, "s")) {
+                        const char *s;
+                        g_assert_cmpint(sd_bus_message_read(reply, "s", &s), >, 0);
+                        g_ptr_array_add(items, g_strdup_printf("%s=%s", key, s));
+                } else if (streq(contents, "b")) {
+                        int b;
+                        g_assert_cmpint(sd_bus_message_read(reply, "b", &b), >, 0);
+                        g_ptr_array_add(items, g_strdup_printf("%s=%s", key, b ? "yes" : "no"));
+                } else {
+                        uint64_t t;
+                        g_assert_cmpstr(contents, ==, "t");
+                        g_assert_cmpint(sd_bus_message_read(reply, "t", &t), >, 0);
+                        /* durations vary: only say whether they are there */
+                        if (g_str_has_suffix(key, "_usec"))
+                                g_ptr_array_add(items, g_strdup_printf("%s=%s", key,
+                                                                       t > 0 ? "set" : "0"));
+                        else
+                                g_ptr_array_add(items, g_strdup_printf("%s=%" PRIu64, key, t));
+                }
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >=, 0);
+                g_assert_cmpint(sd_bus_message_exit_container(reply), >=, 0);
+        }
+        g_assert_cmpint(sd_bus_message_exit_container(reply), >=, 0);
+        g_assert_cmpint(sd_bus_message_read(reply, "t", ret_duration), >, 0);
+        g_ptr_array_sort(items, compare_strings);
+        return joined(items);
+}
+
+static void test_promote_demote(Fixture *f, gconstpointer data) {
+        Pending promote, demote, commit, second;
+        g_autofree char *role = NULL, *got = NULL;
+        uint64_t duration;
+
+        if (data != sync_config) {
+                _cleanup_(sd_bus_error_free) sd_bus_error e = SD_BUS_ERROR_NULL;
+
+                g_assert_cmpint(call(f, &f->client, NULL, &e, "Promote", NULL), <, 0);
+                g_assert_cmpstr(e.name, ==, BUS_ERROR_NOT_SUPPORTED);
+                return;
+        }
+        if (!need_root())
+                return;
+        role = get_str(f, &f->client, "Role");
+        g_assert_cmpstr(role, ==, "unknown");
+        add_flows(f, 3, false);
+        external_flows(f, 4000, true);
+        g_assert_cmpint(manager_reset_timers(f->m), ==, 0);
+
+        /* Promote runs its commit; what comes meanwhile is refused, not interleaved */
+        call_async(&f->client, &promote, "Promote", NULL);
+        call_async(&f->client, &second, "Promote", NULL);
+        call_async(&f->client, &demote, "Demote", NULL);
+        call_async(&f->client, &commit, "Commit", "s", "");
+        run_until(f, flag_set, &commit.done);
+        g_assert_false(promote.done);
+        g_assert_cmpstr(pending_error(&second), ==, BUS_ERROR_BUSY);
+        g_assert_cmpstr(sd_bus_message_get_error(second.reply)->message, ==,
+                        "a Promote or Demote is in progress");
+        g_assert_cmpstr(pending_error(&demote), ==, BUS_ERROR_BUSY);
+        g_assert_cmpstr(pending_error(&commit), ==, BUS_ERROR_BUSY);
+
+        run_until(f, flag_set, &promote.done);
+        g_assert_null(pending_error(&promote));
+        got = failover_reply(promote.reply, &duration);
+        g_assert_cmpstr(got, ==,
+                        "commit_expectations=1\ncommit_expectations_failed=0\ncommit_flows=4000\n"
+                        "commit_flows_failed=0\ncommit_usec=set\ncommitted=yes\n"
+                        "flushed_external=4001\nflushed_internal=4004\nresync_entries=4004\n"
+                        "role=primary\n");
+        g_assert_cmpuint(duration, >, 0);
+        /* in order: the commit put everything in the kernel (whose events filled the internal
+         * caches: 3 + 4000 flows + 1 expectation flushed), the flushes emptied the caches,
+         * the resync refilled the internal ones from the kernel; the purge went with -f */
+        g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4003);
+        g_assert_cmpuint(get_u64(f, &f->client, "ExternalCacheSize"), ==, 0);
+        g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 4003);
+        g_assert_null(f->m->purge_timer);
+        wait_signal(f, &f->client, "PropertiesChanged Role");
+        g_free(role);
+        role = get_str(f, &f->client, "Role");
+        g_assert_cmpstr(role, ==, "primary");
+
+        /* Demote: the external cache goes, a resync is asked for, the purge is armed */
+        external_flows(f, 5, false);
+        g_assert_cmpint(call(f, &f->client, &demote.reply, NULL, "Demote", NULL), ==, 0);
+        g_free(got);
+        got = failover_reply(demote.reply, &duration);
+        g_assert_cmpstr(got, ==,
+                        "commit_expectations=0\ncommit_expectations_failed=0\ncommit_flows=0\n"
+                        "commit_flows_failed=0\ncommit_usec=0\ncommitted=no\n"
+                        "flushed_external=5\nflushed_internal=0\nresync_entries=0\n"
+                        "role=backup\n");
+        g_assert_cmpuint(get_u64(f, &f->client, "ExternalCacheSize"), ==, 0);
+        g_assert_nonnull(f->m->purge_timer);
+        g_free(role);
+        role = get_str(f, &f->client, "Role");
+        g_assert_cmpstr(role, ==, "backup");
+
+        for (Pending *p = &promote; p; p = p == &promote ? &second : p == &second ? &demote :
+                                          p == &demote ? &commit : NULL)
                 sd_bus_message_unref(p->reply);
 }
 
@@ -1986,6 +2102,8 @@ int main(int argc, char *argv[]) {
         ADD("/bus/signals", NULL, test_signals, fixture_setup);
         ADD("/bus/commit", sync_config, test_commit, fixture_setup);
         ADD("/bus/commit-failures", sync_config, test_commit_failures, fixture_setup);
+        ADD("/bus/promote-demote", sync_config, test_promote_demote, fixture_setup);
+        ADD("/bus/promote-stats", NULL, test_promote_demote, fixture_setup);
         ADD("/bus/commit-caller-gone", sync_config, test_commit_caller_gone, fixture_setup);
         ADD("/bus/commit-shutdown", sync_config, test_commit_shutdown, fixture_setup);
         ADD("/bus/replication-calls", NULL, test_replication_calls, fixture_setup);

@@ -12,6 +12,9 @@
 #   dbus    the same steps as D-Bus calls with conntrackctl on the daemon's private socket:
 #           commit, flush all, resync, send-bulk / status, reset-timers, request-resync /
 #           reset-timers
+#   promote the whole sequence as one D-Bus call each (conntrackctl promote / demote), which
+#           answers when every step is done, in order, or names the step that failed:
+#           primary: promote; backup: status (as above), demote; fault: reset-timers
 # A failing step is logged and the next one still runs, as primary-backup.sh does. Each step is
 # recorded with its exit status and duration in $EVENTS; $STATE holds the last finished transition.
 set -u
@@ -62,6 +65,22 @@ elif [ "$VARIANT" = legacy ] || [ "$IMPL" = debian ]; then
                 ;;
         fault)
                 legacy -t
+                ;;
+        esac
+elif [ "$VARIANT" = promote ]; then
+        case "$transition" in
+        primary)
+                dbus promote
+                ;;
+        backup)
+                if ! dbus status; then
+                        rm -f "$LOCK"
+                        legacy -d
+                fi
+                dbus demote
+                ;;
+        fault)
+                dbus reset-timers
                 ;;
         esac
 else
