@@ -1568,6 +1568,7 @@ static void test_promote_demote(Fixture *f, gconstpointer data) {
 
         /* Demote: the external cache goes, a resync is asked for, the purge is armed */
         external_flows(f, 5, false);
+        demote.reply = sd_bus_message_unref(demote.reply);   /* the Busy refusal above */
         g_assert_cmpint(call(f, &f->client, &demote.reply, NULL, "Demote", NULL), ==, 0);
         g_free(got);
         got = failover_reply(demote.reply, &duration);
