@@ -13,6 +13,7 @@
 
 #include "bus-client.h"
 #include "config.h"
+#include "ctl-metrics.h"
 #include "ctl-output.h"
 #include "legacy-output.h"
 #include "log.h"
@@ -22,7 +23,27 @@ typedef enum OutputFormat {
         OUTPUT_PLAIN,
         OUTPUT_XML,
         OUTPUT_JSON,
+        OUTPUT_PROMETHEUS,      /* stats only */
+        OUTPUT_OPENMETRICS,     /* stats only */
+        _OUTPUT_MAX,
+        _OUTPUT_INVALID = -EINVAL,
 } OutputFormat;
+
+/* --format=: "text" is the default */
+static const char *const output_format_table[_OUTPUT_MAX] = {
+        [OUTPUT_PLAIN] = "text",
+        [OUTPUT_XML] = "xml",
+        [OUTPUT_JSON] = "json",
+        [OUTPUT_PROMETHEUS] = "prometheus",
+        [OUTPUT_OPENMETRICS] = "openmetrics",
+};
+
+static OutputFormat output_format_from_string(const char *s) {
+        for (size_t i = 0; i < ELEMENTSOF(output_format_table); i++)
+                if (streq(output_format_table[i], s))
+                        return (OutputFormat) i;
+        return _OUTPUT_INVALID;
+}
 
 /* Command line state: set once by parse_argv(). */
 typedef struct Options {
@@ -503,7 +524,15 @@ static int verb_stats(const Options *o, int argc, char **argv) {
                 return call_failed(c, "get the statistics", r, &error);
 
         stats_table_sort(t);
-        if (o->format == OUTPUT_JSON) {
+        if (o->format == OUTPUT_PROMETHEUS || o->format == OUTPUT_OPENMETRICS) {
+                r = metrics_render(stdout, t, o->format == OUTPUT_OPENMETRICS ?
+                                              METRICS_FORMAT_OPENMETRICS :
+                                              METRICS_FORMAT_PROMETHEUS);
+                if (r == -ENOMEM) {
+                        log_error_errno(r, "Failed to render the metrics: %m");
+                        return EXIT_FAILURE;
+                }
+        } else if (o->format == OUTPUT_JSON) {
                 json_print_table(stdout, t);
                 putchar('\n');
         } else
@@ -527,6 +556,20 @@ static int verb_reload(const Options *o, int argc, char **argv) {
         return EXIT_SUCCESS;
 }
 
+static int verb_reopen_logs(const Options *o, int argc, char **argv) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(bus_client_freep) BusClient *c = NULL;
+        int r;
+
+        r = connect_daemon(o, &c);
+        if (r < 0)
+                return EXIT_FAILURE;
+        r = bus_client_call(c, "ReopenLogFiles", BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, NULL);
+        if (r < 0)
+                return call_failed(c, "reopen the log files", r, &error);
+        return EXIT_SUCCESS;
+}
+
 static int verb_quit(const Options *o, int argc, char **argv) {
         _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
         _cleanup_(bus_client_freep) BusClient *c = NULL;
@@ -543,6 +586,9 @@ static int verb_quit(const Options *o, int argc, char **argv) {
                 return EXIT_SUCCESS;
         if (r < 0)
                 return call_failed(c, "stop the daemon", r, &error);
+        /* Peer-to-peer: return once the daemon has released its lock file and sockets. */
+        if (!c->system_bus && bus_client_wait_closed(c, BUS_CLIENT_TIMEOUT_USEC) == -ETIMEDOUT)
+                log_warning("The daemon accepted the request to stop but still runs");
         return EXIT_SUCCESS;
 }
 
@@ -841,6 +887,7 @@ static void print_help(void) {
                "  demote                          Become a backup: flush the external cache,\n"
                "                                  request a resync, arm the purge\n"
                "  reload                          Re-read the configuration file\n"
+               "  reopen-logs                     Open the log files anew (after logrotate)\n"
                "  quit                            Stop the daemon\n"
                "  monitor                         Print the daemon's signals as they come\n"
                "  help                            Show this help\n"
@@ -853,6 +900,9 @@ static void print_help(void) {
                "     --address=ADDRESS            Talk to the daemon at this D-Bus address\n"
                "                                  (peer-to-peer, e.g.\n"
                "                                  unix:path=/run/conntrackd/conntrackd.ctl)\n"
+               "     --format=FORMAT              Output format: text (the default), json, xml,\n"
+               "                                  prometheus or openmetrics (stats: metrics in\n"
+               "                                  the Prometheus text format or OpenMetrics)\n"
                "     --json                       JSON output (dump, stats, status, monitor,\n"
                "                                  flush kernel, resync, commit, promote, demote)\n"
                "     --xml                        XML output (dump)\n"
@@ -880,6 +930,7 @@ static const Verb verbs[] = {
         { "demote", 0, 0, verb_demote },
         { "stats",   0, 1, verb_stats },
         { "reload",  0, 0, verb_reload },
+        { "reopen-logs", 0, 0, verb_reopen_logs },
         { "quit",    0, 0, verb_quit },
         { "monitor", 0, 0, verb_monitor },
         { "help",    0, 0, verb_help },
@@ -891,6 +942,7 @@ enum {
         ARG_XML,
         ARG_NO_LEGEND,
         ARG_ADDRESS,
+        ARG_FORMAT,
 };
 
 /* Returns 1 to go on, 0 to exit with success (--help, --version), <0 on error. */
@@ -902,10 +954,11 @@ static int parse_argv(int argc, char **argv, Options *o) {
                 { "address",   required_argument, NULL, ARG_ADDRESS },
                 { "json",      no_argument,       NULL, ARG_JSON },
                 { "xml",       no_argument,       NULL, ARG_XML },
+                { "format",    required_argument, NULL, ARG_FORMAT },
                 { "no-legend", no_argument,       NULL, ARG_NO_LEGEND },
                 {}
         };
-        bool json = false, xml = false;
+        OutputFormat format = _OUTPUT_INVALID, f;
         int c;
 
         /* "+": options end at the verb, so that verb arguments are never taken as options. */
@@ -925,10 +978,21 @@ static int parse_argv(int argc, char **argv, Options *o) {
                         o->address = optarg;
                         break;
                 case ARG_JSON:
-                        json = true;
-                        break;
                 case ARG_XML:
-                        xml = true;
+                case ARG_FORMAT:
+                        f = c == ARG_JSON ? OUTPUT_JSON : c == ARG_XML ? OUTPUT_XML :
+                            output_format_from_string(optarg);
+                        if (f < 0)
+                                return log_error_errno(EINVAL, "Invalid --format=%s: expected "
+                                                       "text, json, xml, prometheus or "
+                                                       "openmetrics.", optarg);
+                        if (format >= 0 && format != f)
+                                return log_error_errno(EINVAL, "--%s and --%s exclude each other.",
+                                                       format == OUTPUT_JSON ? "json" :
+                                                       format == OUTPUT_XML ? "xml" : "format",
+                                                       c == ARG_JSON ? "json" :
+                                                       c == ARG_XML ? "xml" : "format");
+                        format = f;
                         break;
                 case ARG_NO_LEGEND:
                         o->legend = false;
@@ -939,11 +1003,9 @@ static int parse_argv(int argc, char **argv, Options *o) {
                         return -EINVAL;
                 }
 
-        if (json && xml)
-                return log_error_errno(EINVAL, "--json and --xml exclude each other.");
         if (o->address && o->config_path)
                 return log_error_errno(EINVAL, "--address and --config exclude each other.");
-        o->format = json ? OUTPUT_JSON : xml ? OUTPUT_XML : OUTPUT_PLAIN;
+        o->format = format >= 0 ? format : OUTPUT_PLAIN;
         return 1;
 }
 
@@ -987,6 +1049,11 @@ int main(int argc, char **argv) {
         }
         if (o.format == OUTPUT_XML && verb->func != verb_dump) {
                 log_error("--xml applies to dump only.");
+                return EXIT_FAILURE;
+        }
+        if ((o.format == OUTPUT_PROMETHEUS || o.format == OUTPUT_OPENMETRICS) &&
+            verb->func != verb_stats) {
+                log_error("--format=%s applies to stats only.", output_format_table[o.format]);
                 return EXIT_FAILURE;
         }
         return verb->func(&o, argc, argv);

@@ -206,6 +206,14 @@ static int property_get_role(sd_bus *bus, const char *path, const char *interfac
         return sd_bus_message_append(reply, "s", strna(manager_role_to_string(m->role)));
 }
 
+static int property_get_in_sync(sd_bus *bus, const char *path, const char *interface,
+                                const char *property, sd_bus_message *reply, void *userdata,
+                                sd_bus_error *error) {
+        Manager *m = userdata;
+
+        return sd_bus_message_append(reply, "b", m->sync && sync_in_sync(m->sync));
+}
+
 static int property_get_config_file(sd_bus *bus, const char *path, const char *interface,
                                     const char *property, sd_bus_message *reply, void *userdata,
                                     sd_bus_error *error) {
@@ -724,8 +732,27 @@ static int stats_append_traffic(sd_bus_message *reply, Manager *m) {
         return r;
 }
 
+/* Stats mode: the flow log's counters (absent in the other modes). */
+static int stats_append_flow_log(sd_bus_message *reply, Manager *m) {
+        const FlowLogStats *s;
+        int r;
+
+        if (!m->flow_log)
+                return 0;
+        s = flow_log_stats(m->flow_log);
+        r = stat_append(reply, "flowlog", "records", s->records);
+        if (r >= 0)
+                r = stat_append(reply, "flowlog", "lines_written", s->lines_written);
+        if (r >= 0)
+                r = stat_append(reply, "flowlog", "lines_lost", s->lines_lost);
+        if (r >= 0)
+                r = stat_append(reply, "flowlog", "reopens", s->reopens);
+        return r;
+}
+
 static int stats_append_runtime(sd_bus_message *reply, Manager *m) {
         const KernelStats *ks = m->kernel ? &m->kernel->stats : &(KernelStats) {};
+        const uint64_t (*ev)[_KERNEL_EVENT_MAX] = m->counters.events;
         const struct {
                 const char *group, *name;
                 uint64_t value;
@@ -742,6 +769,13 @@ static int stats_append_runtime(sd_bus_message *reply, Manager *m) {
                 { "netlink", "buffer_size", m->kernel ? m->kernel->buffer_size : 0 },
                 { "netlink", "overrun_resyncs", m->counters.overrun_resyncs },
                 { "netlink", "cache_full", m->counters.cache_full },
+                /* the events handled, by kind and type */
+                { "netlink", "events_new", ev[CT_KIND_CT][KERNEL_EVENT_NEW] },
+                { "netlink", "events_update", ev[CT_KIND_CT][KERNEL_EVENT_UPDATE] },
+                { "netlink", "events_destroy", ev[CT_KIND_CT][KERNEL_EVENT_DESTROY] },
+                { "netlink", "expect_events_new", ev[CT_KIND_EXPECT][KERNEL_EVENT_NEW] },
+                { "netlink", "expect_events_update", ev[CT_KIND_EXPECT][KERNEL_EVENT_UPDATE] },
+                { "netlink", "expect_events_destroy", ev[CT_KIND_EXPECT][KERNEL_EVENT_DESTROY] },
                 /* No child processes, no select(), no wait(), no raw reads: always 0. */
                 { "runtime", "child_failed", 0 },
                 { "runtime", "child_segfault", 0 },
@@ -758,7 +792,7 @@ static int stats_append_runtime(sd_bus_message *reply, Manager *m) {
                 if (r < 0)
                         return r;
         }
-        return 0;
+        return stats_append_flow_log(reply, m);
 }
 
 /* The sections that manager_append_sync_statistics() fills. */
@@ -878,6 +912,20 @@ static int method_reload(sd_bus_message *message, void *userdata, sd_bus_error *
         return sd_bus_reply_method_return(message, NULL);
 }
 
+static int method_reopen_log_files(sd_bus_message *message, void *userdata, sd_bus_error *error) {
+        Manager *m = userdata;
+        int r;
+
+        r = verify_root(m, message, error);
+        if (r < 0)
+                return r;
+
+        r = manager_reopen_log_files(m);
+        if (r < 0)
+                return bus_error_set_errnof(error, r, "Failed to reopen the log files: %m");
+        return sd_bus_reply_method_return(message, NULL);
+}
+
 static int method_quit(sd_bus_message *message, void *userdata, sd_bus_error *error) {
         Manager *m = userdata;
         int r;
@@ -910,6 +958,7 @@ static const sd_bus_vtable manager_vtable[] = {
         SD_BUS_PROPERTY("Mode", "s", property_get_mode, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("State", "s", property_get_state, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("Role", "s", property_get_role, 0, PROP_CHANGES),
+        SD_BUS_PROPERTY("InSync", "b", property_get_in_sync, 0, PROP_CHANGES),
         SD_BUS_PROPERTY("ConfigFile", "s", property_get_config_file, 0,
                         SD_BUS_VTABLE_PROPERTY_CONST),
         SD_BUS_PROPERTY("InternalCacheSize", "t", property_get_cache_size, 0, PROP_ON_DEMAND),
@@ -962,6 +1011,8 @@ static const sd_bus_vtable manager_vtable[] = {
                                 SD_BUS_RESULT("a{sv}", results, "t", duration_usec),
                                 method_demote, 0),
         SD_BUS_METHOD_WITH_ARGS("Reload", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_reload, 0),
+        SD_BUS_METHOD_WITH_ARGS("ReopenLogFiles", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT,
+                                method_reopen_log_files, 0),
         SD_BUS_METHOD_WITH_ARGS("Quit", SD_BUS_NO_ARGS, SD_BUS_NO_RESULT, method_quit, 0),
 
         SD_BUS_SIGNAL_WITH_ARGS("Overrun",
@@ -1089,6 +1140,14 @@ static int emit_role_changed(Manager *m, sd_bus *bus, const void *data) {
 
 void manager_bus_emit_role_changed(Manager *m) {
         bus_emit_everywhere(m, emit_role_changed, NULL, "PropertiesChanged(Role)");
+}
+
+static int emit_in_sync_changed(Manager *m, sd_bus *bus, const void *data) {
+        return sd_bus_emit_properties_changed(bus, BUS_PATH, BUS_INTERFACE, "InSync", NULL);
+}
+
+void manager_bus_emit_in_sync_changed(Manager *m) {
+        bus_emit_everywhere(m, emit_in_sync_changed, NULL, "PropertiesChanged(InSync)");
 }
 
 /* ---- the system bus ---- */
@@ -1300,6 +1359,11 @@ static int private_bus_add(Manager *m, int fd) {
         r = sd_bus_attach_event(bus, m->event, SD_EVENT_PRIORITY_NORMAL);
         if (r < 0)
                 return r;
+        /* Not closed when the loop exits: manager_free() closes these last, once the lock and
+         * the sockets are released, and a client of Quit() waits for that close. */
+        r = sd_bus_set_close_on_exit(bus, false);
+        if (r < 0)
+                return r;
         r = sd_bus_start(bus);
         if (r < 0)
                 return r;
@@ -1506,17 +1570,6 @@ void manager_bus_done(Manager *m) {
         m->private_source = sd_event_source_disable_unref(m->private_source);
         m->private_post_source = sd_event_source_disable_unref(m->private_post_source);
 
-        /* No sd_bus_flush() here: it waits without a limit, for the end of the authentication
-         * of a peer that connected and said nothing, or for a peer that stopped reading. What
-         * the handlers sent (the reply to Quit()) is written at once and stays in the socket for
-         * the peer after the close; only what was still queued for a peer that does not read is
-         * lost. */
-        for (size_t i = 0; i < m->n_private_buses; i++)
-                sd_bus_close_unref(m->private_buses[i]);
-        free(m->private_buses);
-        m->private_buses = NULL;
-        m->n_private_buses = 0;
-
         if (m->private_fd >= 0) {
                 if (!m->private_fd_activated && m->config && m->config->unix_path &&
                     unlink(m->config->unix_path) < 0 && errno != ENOENT)
@@ -1527,4 +1580,17 @@ void manager_bus_done(Manager *m) {
         m->private_fd_activated = false;
 
         m->bus = sd_bus_flush_close_unref(m->bus);
+}
+
+void manager_bus_close_private(Manager *m) {
+        /* No sd_bus_flush() here: it waits without a limit, for the end of the authentication
+         * of a peer that connected and said nothing, or for a peer that stopped reading. What
+         * the handlers sent (the reply to Quit()) is written at once and stays in the socket for
+         * the peer after the close; only what was still queued for a peer that does not read is
+         * lost. The close itself tells a waiting client (conntrackd -k) that the daemon is done. */
+        for (size_t i = 0; i < m->n_private_buses; i++)
+                sd_bus_close_unref(m->private_buses[i]);
+        free(m->private_buses);
+        m->private_buses = NULL;
+        m->n_private_buses = 0;
 }

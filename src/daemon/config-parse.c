@@ -588,9 +588,6 @@ static int kw_logfile(Parser *p, const Keyword *k, const Token *kw, void *data) 
                 return -ENOMEM;
         free(*dst);
         *dst = s;
-        if (s && k->arg)
-                return parser_warn(p, kw->line, "Stats LogFile: the flow log of Stats mode is not "
-                                   "implemented yet, nothing is written to %s", s);
         return 0;
 }
 
@@ -633,7 +630,8 @@ static int kw_syslog(Parser *p, const Keyword *k, const Token *kw, void *data) {
         }
         if (b > 0) {
                 *dst = LOG_DAEMON;
-                return syslog_not_implemented(p, kw);
+                /* Stats Syslog: the flow log goes to syslog(3) (flow-log.c) */
+                return k->arg ? 0 : syslog_not_implemented(p, kw);
         }
         if (!word_is_identifier(v->word))
                 return parser_error(p, v->line,
@@ -642,7 +640,7 @@ static int kw_syslog(Parser *p, const Keyword *k, const Token *kw, void *data) {
         for (size_t i = 0; i < ELEMENTSOF(syslog_facilities); i++)
                 if (streq(v->word, syslog_facilities[i].name)) {
                         *dst = syslog_facilities[i].facility;
-                        return syslog_not_implemented(p, kw);
+                        return k->arg ? 0 : syslog_not_implemented(p, kw);
                 }
         return parser_warn(p, v->line, "'%s' is not a known syslog facility (daemon, local0 ... local7), "
                            "ignoring", v->word);

@@ -467,6 +467,14 @@ static int run_simple(BusClient *c, const LegacyArgs *args) {
                  * reachable: the connection was set up before the call. */
                 if (r < 0 && !c->system_bus && sd_bus_is_open(c->bus) <= 0)
                         return EXIT_SUCCESS;
+                /* As 1.4.7's -k, return once the daemon is gone: it closes our connection after
+                 * releasing its lock file and sockets, so a start right after us does not fail
+                 * on them (pacemaker's agent runs stop then start). */
+                if (r >= 0 && !c->system_bus &&
+                    bus_client_wait_closed(c, BUS_CLIENT_TIMEOUT_USEC) == -ETIMEDOUT)
+                        fprintf(stderr, "[WARNING] the daemon accepted the request to stop but "
+                                "still runs after %u s\n",
+                                (unsigned) (BUS_CLIENT_TIMEOUT_USEC / USEC_PER_SEC));
                 break;
         default:
                 fprintf(stderr, "[ERROR] no client request given\n");

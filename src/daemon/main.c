@@ -173,6 +173,9 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
                 goto fail;
         /* The manager owns the config from here on. */
 
+        /* The manager releases the lock when it is done, before its control connections. */
+        manager_adopt_lock(m, TAKE_FD(lock_fd), TAKE_PTR(lock_path));
+
         r = manager_start(m);
         if (r < 0)
                 goto fail_owned;
@@ -181,7 +184,6 @@ static int run_daemon(const LegacyArgs *args, Config *config) {
         detach_done(&ready_fd, true);
         r = manager_run(m);
         m = manager_free(m);
-        (void) unlink(lock_path);
         log_close_file();
         return r;
 

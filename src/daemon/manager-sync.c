@@ -264,6 +264,31 @@ static int bulk_kernel_one(const void *obj, void *userdata) {
         return 0;
 }
 
+static void on_sync_in_sync_changed(Sync *s, bool in_sync, void *userdata) {
+        manager_bus_emit_in_sync_changed(userdata);
+}
+
+/* A RESYNC of ours: what the peers' bulk refreshes carries the new generation. */
+static void on_sync_refresh_begin(Sync *s, void *userdata) {
+        Manager *m = userdata;
+
+        for (CtKind k = 0; k < _CT_KIND_MAX; k++)
+                if (external(m, k))
+                        cache_begin_generation(external(m, k));
+}
+
+/* Their bulk is over: the external objects it did not refresh are gone from the peers (destroyed
+ * while we were not listening, or while they were down). */
+static size_t on_sync_refresh_end(Sync *s, void *userdata) {
+        Manager *m = userdata;
+        size_t purged = 0;
+
+        for (CtKind k = 0; k < _CT_KIND_MAX; k++)
+                if (external(m, k))
+                        purged += cache_purge_generation(external(m, k));
+        return purged;
+}
+
 static void on_sync_bulk(Sync *s, void *userdata) {
         Manager *m = userdata;
         BulkContext b = { m, 0 };
@@ -329,6 +354,8 @@ static int expire_one(Cache *c, CacheObject *o, void *userdata) {
 static int on_sync_tick(sd_event_source *es, uint64_t usec, void *userdata) {
         Manager *m = userdata;
 
+        if (m->sync)
+                sync_check_peer(m->sync);
         if (m->sync && sync_mode(m->sync) == CONFIG_MODE_ALARM) {
                 for (CtKind k = 0; k < _CT_KIND_MAX; k++) {
                         if (internal(m, k))
@@ -429,12 +456,19 @@ int manager_sync_setup(Manager *m) {
                                      .timeout = c->commit_timeout == 0,
                                      .tcp_wscale = c->tcp_window_tracking,
                              },
+                             /* ALARM peers send no ALIVE: silent for longer than the external
+                              * cache keeps their objects, they are lost. */
+                             .peer_timeout_usec = c->mode == CONFIG_MODE_ALARM ?
+                                                  (uint64_t) c->cache_timeout * USEC_PER_SEC : 0,
                      },
                      &(SyncHandlers) {
                              .send = on_sync_send,
                              .message = on_sync_message,
                              .lookup = c->disable_internal_cache ? NULL : on_sync_lookup,
                              .bulk = on_sync_bulk,
+                             .refresh_begin = on_sync_refresh_begin,
+                             .refresh_end = on_sync_refresh_end,
+                             .in_sync_changed = on_sync_in_sync_changed,
                              .userdata = m,
                      },
                      &m->sync);
@@ -493,6 +527,9 @@ static void on_commit_done(Commit *c, const CommitResult *r, void *userdata) {
         m->sync_counters.commit_ok += r->ct_ok + r->exp_ok;
         m->sync_counters.commit_failed += r->ct_failed + r->exp_failed;
         m->sync_counters.last_commit_usec = r->duration_usec;
+        m->sync_counters.commits_done++;
+        m->sync_counters.commit_usec_total += r->duration_usec;
+        m->sync_counters.last_commit_end_usec = now_usec(CLOCK_REALTIME);
         log_full_errno_fields(LOG_INFO, 0, LOG_FIELDS("MESSAGE_ID=" MESSAGE_ID_COMMIT_DONE),
                               "Commit done: %" PRIu64 " flows (%" PRIu64 " failed), %" PRIu64
                               " expectations (%" PRIu64 " failed) in %" PRIu64 ".%06" PRIu64 " s",
@@ -684,6 +721,13 @@ static int append_network(Manager *m, sd_bus_message *reply) {
                 { "network", "bulks", s->bulks },
                 { "sequence", "lost", s->seq_lost },
                 { "sequence", "before", s->seq_before },
+                { "sequence", "gaps", s->seq_gaps },
+                { "peer", "last_seen_usec", s->peer_last_seen_usec },
+                { "peer", "restarts", s->peer_restarts },
+                { "sequence", "jumps_undone", s->seq_jumps_undone },
+                { "resync", "refreshes", s->refreshes },
+                { "resync", "purged", s->refresh_purged },
+                { "resync", "in_sync", sync_in_sync(m->sync) },
         };
         int r;
 
@@ -692,6 +736,9 @@ static int append_network(Manager *m, sd_bus_message *reply) {
                 if (r < 0)
                         return r;
         }
+        r = stat_s(reply, "peer", "state", sync_peer_state_to_string(sync_peer_state(m->sync)));
+        if (r < 0)
+                return r;
         return manager_auth_append_statistics(m, reply);
 }
 
@@ -756,6 +803,32 @@ static int append_rsqueue(Manager *m, sd_bus_message *reply) {
         return r;
 }
 
+/* Commits of the external cache (-c, Commit(), Promote()). */
+static int append_commits(Manager *m, sd_bus_message *reply) {
+        const ManagerSyncCounters *c = &m->sync_counters;
+        const struct {
+                const char *name;
+                uint64_t value;
+        } keys[] = {
+                { "started", c->commits },
+                { "finished", c->commits_done },
+                { "running", manager_commit_running(m) },
+                { "objects_ok", c->commit_ok },
+                { "objects_failed", c->commit_failed },
+                { "duration_usec", c->commit_usec_total },
+                { "last_duration_usec", c->last_commit_usec },
+                { "last_finished_usec", c->last_commit_end_usec },
+        };
+        int r;
+
+        for (size_t i = 0; i < ELEMENTSOF(keys); i++) {
+                r = stat_u(reply, "commit", keys[i].name, keys[i].value);
+                if (r < 0)
+                        return r;
+        }
+        return 0;
+}
+
 static int append_bypass_inject(Manager *m, sd_bus_message *reply, int only_kind) {
         const ManagerSyncCounters *c = &m->sync_counters;
         int r = 0;
@@ -814,6 +887,8 @@ int manager_append_sync_statistics(Manager *m, const char *section, sd_bus_messa
                 if (r >= 0 && !all)
                         r = append_links(m, reply);
         }
+        if (r >= 0 && (all || streq(section, "general")))
+                r = append_commits(m, reply);
         if (r >= 0 && (all || streq(section, "network"))) {
                 r = append_network(m, reply);
                 if (r >= 0 && !all)

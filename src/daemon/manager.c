@@ -197,10 +197,109 @@ static const WireType event_wire_type[_KERNEL_EVENT_MAX] = {
         [KERNEL_EVENT_DESTROY] = WIRE_CT_DEL,
 };
 
+/* ---- Stats mode: the flow log ---- */
+
+static void flow_log_settings(Manager *m, FlowLogSettings *ret) {
+        const Config *c = m->config;
+
+        /* One syslog facility per daemon: General's if set (1.4.7 opened syslog with it). */
+        *ret = (FlowLogSettings) {
+                .path = c->stats_log_file,
+                .syslog_facility = c->stats_syslog_facility < 0 ? -1 :
+                                   c->syslog_facility >= 0 ? c->syslog_facility :
+                                                             c->stats_syslog_facility,
+                .journal = log_to_journal(),
+        };
+}
+
+/* A DESTROY event of a flow in the Stats cache. As 1.4.7, the line is the event as the kernel
+ * sent it (with the final counters and timestamps); the journal record has the cached flow's
+ * attributes where the event lacks them. Flows not in the cache are not logged (1.4.7). */
+static void flow_log_destroyed(Manager *m, Cache *c, const CtEntry *e) {
+        CacheObject *o = cache_find(c, e);
+        CtEntry merged;
+        int r;
+
+        if (!o)
+                return;
+        merged = o->ct;
+        ct_entry_update(&merged, e);
+        r = flow_log_write(m->flow_log, e, &merged, FLOW_END_DESTROY, now_usec(CLOCK_REALTIME));
+        if (r < 0)
+                log_debug_errno(r, "Failed to log a destroyed flow: %m");
+}
+
+/* on_del hook of the Stats cache: during a resync purge, what the kernel no longer has ended. */
+static void on_stats_del(Cache *c, const CacheObject *o, void *userdata) {
+        Manager *m = userdata;
+        int r;
+
+        if (!m->flow_log_on_del || !m->flow_log)
+                return;
+        r = flow_log_write(m->flow_log, &o->ct, &o->ct, FLOW_END_RESYNC, now_usec(CLOCK_REALTIME));
+        if (r < 0)
+                log_debug_errno(r, "Failed to log a flow gone at resync: %m");
+}
+
+static int on_flow_log_flush(sd_event_source *s, void *userdata) {
+        Manager *m = userdata;
+
+        if (flow_log_pending(m->flow_log))
+                (void) flow_log_flush(m->flow_log);    /* errors are counted and logged */
+        return 0;
+}
+
+static int flow_log_setup(Manager *m) {
+        FlowLogSettings s;
+        Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_CT];
+        int r;
+
+        if (m->config->mode != CONFIG_MODE_STATS || !c)
+                return 0;
+        flow_log_settings(m, &s);
+        r = flow_log_new(&s, &m->flow_log);
+        if (r < 0)
+                return log_error_errno(r, "Failed to open the flow log %s: %m", strna(s.path));
+        /* After every loop iteration that logged something, the lines go to the file. */
+        r = sd_event_add_post(m->event, &m->flow_log_flush_source, on_flow_log_flush, m);
+        if (r < 0)
+                return log_error_errno(r, "Failed to add the flow log's flush source: %m");
+        (void) sd_event_source_set_description(m->flow_log_flush_source, "flow-log-flush");
+        cache_set_hooks(c, &(CacheHooks) { .on_del = on_stats_del, .userdata = m });
+        return 0;
+}
+
+int manager_reopen_log_files(Manager *m) {
+        int r = 0, k;
+
+        if (m->config->log_file) {
+                k = log_open_file(m->config->log_file);
+                if (k < 0)
+                        r = log_warning_errno(k, "Failed to reopen the log file %s: %m",
+                                              m->config->log_file);
+        }
+        if (m->flow_log) {
+                FlowLogSettings s;
+
+                flow_log_settings(m, &s);
+                k = flow_log_reopen(m->flow_log, &s);
+                if (k < 0) {
+                        log_warning_errno(k, "Failed to reopen the flow log %s, writing on to the "
+                                          "old file: %m", strna(s.path));
+                        if (r == 0)
+                                r = k;
+                } else
+                        log_debug("Flow log %s reopened", strna(s.path));
+        }
+        return r;
+}
+
 static void on_kernel_ct(Kernel *k, KernelEventType type, const CtEntry *e, bool self, void *userdata) {
         Manager *m = userdata;
         Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_CT];
         CtEntry buf;
+
+        m->counters.events[CT_KIND_CT][type]++;
 
         if (!c) {
                 /* DisableInternalCache: every filtered event goes to the peers as it is. */
@@ -217,6 +316,8 @@ static void on_kernel_ct(Kernel *k, KernelEventType type, const CtEntry *e, bool
                         m->counters.traffic_bytes += e->counters.bytes_orig + e->counters.bytes_repl;
                         m->counters.traffic_packets += e->counters.packets_orig + e->counters.packets_repl;
                 }
+                if (m->flow_log)
+                        flow_log_destroyed(m, c, e);
                 (void) cache_apply(m, c, type, e, self);
                 return;
         }
@@ -232,6 +333,7 @@ static void on_kernel_expect(Kernel *k, KernelEventType type, const CtExpect *x,
         Manager *m = userdata;
         Cache *c = m->caches[CACHE_INTERNAL][CT_KIND_EXPECT];
 
+        m->counters.events[CT_KIND_EXPECT][type]++;
         if (type != KERNEL_EVENT_DESTROY && !expect_wanted(m, x)) {
                 m->counters.events_filtered++;
                 return;
@@ -289,7 +391,9 @@ static int resync_kind(Manager *m, CtKind kind, bool send, uint64_t *ret_entries
                 return log_error_errno(r, "Failed to dump the kernel %s table: %m",
                                        kind == CT_KIND_CT ? "conntrack" : "expectation");
         m->sync_emit_del = send;
+        m->flow_log_on_del = true;      /* Stats mode: flows gone from the kernel are logged */
         purged = cache_purge_generation(c);
+        m->flow_log_on_del = false;
         m->sync_emit_del = false;
         m->counters.kernel_resyncs++;
 
@@ -349,6 +453,47 @@ static int on_resync_timer(sd_event_source *s, uint64_t usec, void *userdata) {
         return 0;
 }
 
+
+/* The Overrun signal, at most once per OVERRUN_SIGNAL_INTERVAL_USEC: overruns in between are
+ * told by one signal at the end of the interval, with the total then (a storm makes thousands). */
+#define OVERRUN_SIGNAL_INTERVAL_USEC USEC_PER_SEC
+
+static int on_overrun_signal_timer(sd_event_source *s, uint64_t usec, void *userdata) {
+        Manager *m = userdata;
+
+        if (!m->kernel || m->kernel->stats.overruns == m->last_overruns_emitted)
+                return 0;       /* quiet: the next overrun is signalled at once */
+        manager_bus_emit_overrun(m);
+        (void) sd_event_source_set_time(s, usec + OVERRUN_SIGNAL_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(s, SD_EVENT_ONESHOT);
+        return 0;
+}
+
+static void overrun_signal(Manager *m) {
+        int enabled = SD_EVENT_OFF;
+        uint64_t now;
+        int r;
+
+        if (m->overrun_signal_timer &&
+            sd_event_source_get_enabled(m->overrun_signal_timer, &enabled) >= 0 &&
+            enabled != SD_EVENT_OFF)
+                return;         /* told at the end of the interval */
+        manager_bus_emit_overrun(m);
+        if (sd_event_now(m->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        if (!m->overrun_signal_timer) {
+                r = sd_event_add_time(m->event, &m->overrun_signal_timer, CLOCK_MONOTONIC,
+                                      now + OVERRUN_SIGNAL_INTERVAL_USEC, 0,
+                                      on_overrun_signal_timer, m);
+                if (r < 0)
+                        return;
+                (void) sd_event_source_set_description(m->overrun_signal_timer, "overrun-signal");
+        } else
+                (void) sd_event_source_set_time(m->overrun_signal_timer,
+                                                now + OVERRUN_SIGNAL_INTERVAL_USEC);
+        (void) sd_event_source_set_enabled(m->overrun_signal_timer, SD_EVENT_ONESHOT);
+}
+
 static void on_kernel_overrun(Kernel *k, void *userdata) {
         Manager *m = userdata;
         uint32_t old = k->buffer_size;
@@ -378,7 +523,7 @@ static void on_kernel_overrun(Kernel *k, void *userdata) {
                         m->counters.overrun_resyncs++;
                 }
         }
-        manager_bus_emit_overrun(m);
+        overrun_signal(m);
 }
 
 /* ---- operations ---- */
@@ -628,15 +773,14 @@ int manager_reload(Manager *m) {
                         if (m->caches[w][k])
                                 cache_set_hash_limit(m->caches[w][k], c->hash_limit);
 
-        if (!streq(m->config->log_file ?: "", c->log_file ?: "")) {
-                r = c->log_file ? log_open_file(c->log_file) : (log_close_file(), 0);
-                if (r < 0)
-                        log_warning_errno(r, "Failed to open log file %s: %m", c->log_file);
-        }
+        if (m->config->log_file && !c->log_file)
+                log_close_file();
 
         old = m->config;
         m->config = TAKE_PTR(c);
         config_free(old);
+        /* Reload is SIGHUP, which logrotate sends: the log files are opened anew. */
+        (void) manager_reopen_log_files(m);
         m->counters.reloads++;
 
         /* The Filter may have changed: bring the internal caches in line with it. */
@@ -682,6 +826,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
                 return -ENOMEM;
         *m = (Manager) {
                 .private_fd = -EBADF,
+                .lock_fd = -EBADF,
                 .kernel_ops = opts->kernel_ops ?: &kernel_netlink_ops,
                 .notify = opts->notify,
                 .connect_system_bus = opts->connect_system_bus,
@@ -719,17 +864,37 @@ Manager *manager_free(Manager *m) {
         manager_sync_done(m);
         manager_bus_done(m);
         m->resync_timer = sd_event_source_unref(m->resync_timer);
+        m->overrun_signal_timer = sd_event_source_disable_unref(m->overrun_signal_timer);
         m->status_timer = sd_event_source_unref(m->status_timer);
         m->sigterm_source = sd_event_source_unref(m->sigterm_source);
         m->sigint_source = sd_event_source_unref(m->sigint_source);
         m->sighup_source = sd_event_source_unref(m->sighup_source);
+        m->flow_log_flush_source = sd_event_source_unref(m->flow_log_flush_source);
+        m->flow_log = flow_log_free(m->flow_log);        /* writes what is buffered */
         m->kernel = kernel_free(m->kernel);
         caches_free(m);
         m->event = sd_event_unref(m->event);
         config_free(m->config);
         free(m->config_path);
+        /* Last: the lock, then the control connections, whose close a client of Quit() waits
+         * for (conntrackd -k returns when the daemon is done with its files and sockets). */
+        if (m->lock_fd >= 0) {
+                if (m->lock_path && unlink(m->lock_path) < 0 && errno != ENOENT)
+                        log_debug_errno(negative_errno(), "Failed to remove %s: %m", m->lock_path);
+                m->lock_fd = safe_close(m->lock_fd);
+        }
+        free(m->lock_path);
+        manager_bus_close_private(m);
         free(m);
         return NULL;
+}
+
+void manager_adopt_lock(Manager *m, int fd, char *path) {
+        if (m->lock_fd >= 0)   /* adopted once */
+                safe_close(m->lock_fd);
+        free(m->lock_path);
+        m->lock_fd = fd;
+        m->lock_path = path;
 }
 
 static int dump_into_cache(Manager *m, CtKind kind) {
@@ -770,6 +935,10 @@ int manager_start(Manager *m) {
                 log_warning_errno(r, "Failed to enable the watchdog: %m");
         else if (r > 0)
                 log_debug("Watchdog enabled");
+
+        r = flow_log_setup(m);
+        if (r < 0)
+                return r;
 
         r = kernel_new(m->kernel_ops,
                        &(KernelSettings) {

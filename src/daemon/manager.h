@@ -16,6 +16,7 @@
 #include "channel.h"
 #include "commit.h"
 #include "config.h"
+#include "flow-log.h"
 #include "ct-format.h"
 #include "kernel.h"
 #include "log.h"
@@ -60,6 +61,7 @@ typedef struct ManagerCounters {
         uint64_t traffic_bytes;         /* bytes/packets of destroyed flows (accounting) */
         uint64_t traffic_packets;
         uint64_t reloads, reloads_failed;
+        uint64_t events[_CT_KIND_MAX][_KERNEL_EVENT_MAX];       /* kernel events by kind, type */
 } ManagerCounters;
 
 typedef struct ManagerOptions {
@@ -83,6 +85,9 @@ typedef struct ManagerSyncCounters {
         uint64_t inject_del_ok[_CT_KIND_MAX], inject_del_fail[_CT_KIND_MAX];
         uint64_t commits, commit_ok, commit_failed;
         uint64_t last_commit_usec;
+        uint64_t commits_done;          /* commits finished (commits: started) */
+        uint64_t commit_usec_total;     /* the durations of the finished commits, summed */
+        uint64_t last_commit_end_usec;  /* CLOCK_REALTIME when the last commit finished */
         uint64_t external_expired;      /* ALARM: external objects not refreshed in CacheTimeout */
 } ManagerSyncCounters;
 
@@ -132,10 +137,13 @@ struct Manager {
         bool private_fd_activated;      /* came from socket activation: do not unlink */
         sd_event_source *private_source;
         sd_event_source *private_post_source;   /* processes what private connections buffered */
-        sd_bus **private_buses;         /* accepted peer-to-peer connections */
+        sd_bus **private_buses;         /* accepted peer-to-peer connections: closed last */
+        int lock_fd;                    /* the LockFile, held with flock() (manager_adopt_lock()) */
+        char *lock_path;
         size_t n_private_buses;
         sd_bus_slot *signal_slots;      /* unused; reserved */
         uint64_t last_overruns_emitted;
+        sd_event_source *overrun_signal_timer;  /* at most one Overrun signal a second */
         RateLimit bus_ratelimit;        /* refused private connections; set up by bus-manager.c */
 
         /* Replication, managed by manager-sync.c */
@@ -154,6 +162,11 @@ struct Manager {
         RateLimit inject_ratelimit;
         uint64_t random_state;
 
+        /* Stats mode: the flow log of destroyed flows */
+        FlowLog *flow_log;
+        sd_event_source *flow_log_flush_source; /* post source: writes the buffered lines */
+        bool flow_log_on_del;           /* the on_del hook logs (resync purge) */
+
         /* Promote / Demote, managed by manager-failover.c */
         ManagerRole role;
         bool failover_running;
@@ -164,6 +177,10 @@ struct Manager {
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
 Manager *manager_free(Manager *m);
+/* The manager takes over the held LockFile (fd and path) and releases it on manager_free(),
+ * after everything else is closed and before the control connections are: a client of Quit()
+ * that waits for its connection to close may start the next daemon at once. */
+void manager_adopt_lock(Manager *m, int fd, char *path);
 DEFINE_CLEANUP_FUNC(Manager *, manager_free);
 
 /* Subscribe to events, dump the kernel tables, open the bus and the private socket; READY=1. */
@@ -231,6 +248,10 @@ void manager_sync_local(Manager *m, CtKind kind, WireType type, const void *obj,
 /* Objects queued while a kernel resync runs: every dumped object is sent again. */
 void manager_sync_resync_sends(Manager *m, bool on);
 
+/* Open the log files again (General LogFile, Stats LogFile), e.g. after logrotate moved them:
+ * SIGHUP (Reload) and ReopenLogFiles(). Returns the first error; what failed keeps its old file. */
+int manager_reopen_log_files(Manager *m);
+
 /* Refresh STATUS= for the service manager. */
 void manager_update_status(Manager *m);
 
@@ -238,8 +259,10 @@ void manager_update_status(Manager *m);
 #define MANAGER_PRIVATE_BUSES_MAX 64    /* concurrent peer-to-peer connections; more are refused */
 int manager_bus_setup(Manager *m);                      /* system bus (optional) + private socket */
 void manager_bus_done(Manager *m);
+void manager_bus_close_private(Manager *m);
 void manager_bus_emit_overrun(Manager *m);
 void manager_bus_emit_resync_done(Manager *m, CtKind kind, uint64_t entries, uint64_t duration_usec);
 void manager_bus_emit_state_changed(Manager *m);
 void manager_bus_emit_commit_done(Manager *m, const CommitResult *r);
 void manager_bus_emit_role_changed(Manager *m);
+void manager_bus_emit_in_sync_changed(Manager *m);

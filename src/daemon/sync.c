@@ -1,14 +1,25 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <assert.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "log.h"
+#include "string-table.h"
 #include "sync.h"
 
 #define ALIVE_USEC_DEFAULT USEC_PER_SEC
+#define PEER_TIMEOUT_ALIVES 3   /* ALIVE intervals of silence before the peer counts as lost */
+
+static const char *const sync_peer_state_table[_SYNC_PEER_STATE_MAX] = {
+        [SYNC_PEER_UNKNOWN] = "unknown",
+        [SYNC_PEER_ALIVE] = "alive",
+        [SYNC_PEER_LOST] = "lost",
+};
+
+DEFINE_STRING_TABLE(sync_peer_state, SyncPeerState);
 
 typedef enum HelloState {
         HELLO_INIT,             /* nothing sent yet */
@@ -59,11 +70,42 @@ struct Sync {
         /* receiving */
         uint32_t last_seq_recv;
         bool seq_known;
+        /* FT-FW: after a jump far ahead, the sequence we had, until the jump is confirmed by
+         * messages that follow it (a forged or corrupted number must not poison the sequence) */
+        uint32_t jump_from;
+        bool jump_pending;
+        unsigned jump_confirmations;
+        uint64_t jump_lost, jump_gaps;  /* counted since: taken back if the jump is undone */
+        /* after a RESYNC of ours: the peers' bulk refreshes the external cache, what it did not
+         * refresh is purged once the link is quiet (refresh_begin/refresh_end handlers) */
+        bool refresh_pending;
+        bool refresh_data_seen;         /* data messages came since the request */
+        bool refresh_acked;             /* FT-FW: the peer acknowledged our RESYNC */
+        bool refresh_heard;             /* a valid message came since the request */
+        uint32_t refresh_seq;           /* the sequence number of our RESYNC */
+        uint64_t refresh_last_mono;     /* the last of those, CLOCK_MONOTONIC */
+        sd_event_source *refresh_source;
+
+        /* InSync: a complete bulk of the peers arrived since we started or met them again */
+        bool in_sync;
+        bool peer_lost;
+        bool peer_seen;
+        uint64_t peer_last_seen_mono;   /* CLOCK_MONOTONIC of the last valid message */
 };
 
 static uint32_t be32_at(const uint8_t *p) {
         return (uint32_t) p[0] << 24 | (uint32_t) p[1] << 16 | (uint32_t) p[2] << 8 | p[3];
 }
+
+/* FT-FW: a sequence number this far ahead of the expected one is a jump: until JUMP_CONFIRM
+ * messages have followed it in order, the message that continues the sequence we had proves it
+ * forged or corrupted, and we go back to that sequence (1.4.7 follows the jump and then drops
+ * everything its peer sends as "before", for good). */
+#define JUMP_GAP_MIN 1024u
+#define JUMP_CONFIRM 8u
+/* After a RESYNC of ours: the bulk is over when no data message came for this long (a peer
+ * defers a bulk by up to BULK_INTERVAL_USEC, 1 s, when it did one just before). */
+#define REFRESH_QUIET_USEC (2 * USEC_PER_SEC)
 
 /* Serial number arithmetic (RFC 1982 style): is a before b? */
 static bool seq_before(uint32_t a, uint32_t b) {
@@ -84,6 +126,29 @@ const SyncStats *sync_stats(const Sync *s) {
 
 bool sync_hello_done(const Sync *s) {
         return s->hello == HELLO_DONE;
+}
+
+SyncPeerState sync_peer_state(const Sync *s) {
+        uint64_t now;
+
+        if (!s->peer_seen)
+                return SYNC_PEER_UNKNOWN;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                return SYNC_PEER_UNKNOWN;
+        return now - s->peer_last_seen_mono > s->settings.peer_timeout_usec ? SYNC_PEER_LOST :
+                                                                               SYNC_PEER_ALIVE;
+}
+
+/* A valid message came from the peer. */
+static void peer_seen(Sync *s) {
+        uint64_t mono, real;
+
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &mono) < 0 ||
+            sd_event_now(s->event, CLOCK_REALTIME, &real) < 0)
+                return;
+        s->peer_seen = true;
+        s->peer_last_seen_mono = mono;
+        s->stats.peer_last_seen_usec = real;
 }
 
 /* ---- resend queue (FT-FW) ---- */
@@ -403,7 +468,14 @@ static bool rs_entry_done(Sync *s, RsEntry *e) {
 }
 
 /* ACK(from, to): forget what the peer has. */
+static void refresh_note(Sync *s, bool data);
+
 static void handle_ack(Sync *s, uint32_t from, uint32_t to) {
+        if (s->refresh_pending && !s->refresh_acked && !seq_before(s->refresh_seq, from) &&
+            !seq_after(s->refresh_seq, to)) {
+                s->refresh_acked = true;
+                refresh_note(s, false);
+        }
         if (s->peer_restarted) {
                 size_t stale = rs_lower_bound(s, from), n = 0;
 
@@ -566,8 +638,17 @@ static bool ftfw_accept(Sync *s, const WireHeader *h) {
                 if (s->ack_from_set && seq_before(h->seq, s->ack_from))
                         s->ack_from = h->seq;
                 if (!s->peer_saying_hello) {
+                        /* a new sequence space of a peer we knew: it restarted. What it
+                         * destroyed while it was down was never sent: ask for its whole cache,
+                         * and what that does not refresh goes (refresh_end). */
+                        bool restarted = s->seq_known;
+
+                        s->stats.peer_restarts += restarted;
                         s->peer_restarted = true;
                         s->peer_saying_hello = true;
+                        s->jump_pending = false;
+                        if (restarted)
+                                (void) sync_request_resync(s);
                 }
                 window_step(s, h->seq);
                 return true;
@@ -578,12 +659,28 @@ static bool ftfw_accept(Sync *s, const WireHeader *h) {
         switch (c) {
         case SEQ_UNSET:
         case SEQ_IN_SYNC:
+                if (s->jump_pending && ++s->jump_confirmations >= JUMP_CONFIRM)
+                        s->jump_pending = false;
                 window_step(s, h->seq);
                 return true;
         case SEQ_AFTER: {
                 uint32_t expected = s->last_seq_recv + 1;
 
+                if (h->seq - expected >= JUMP_GAP_MIN) {
+                        if (!s->jump_pending) {
+                                s->jump_from = s->last_seq_recv;
+                                s->jump_lost = s->jump_gaps = 0;
+                        }
+                        s->jump_pending = true;
+                        s->jump_confirmations = 0;
+                }
+                if (s->jump_pending) {
+                        s->jump_lost += h->seq - expected;
+                        s->jump_gaps++;
+                }
+
                 s->stats.seq_lost += h->seq - expected;
+                s->stats.seq_gaps++;
                 if (s->ack_from_set)
                         (void) send_control(s, WIRE_F_ACK, s->ack_from, expected - 1);
                 (void) send_control(s, WIRE_F_NACK, expected, h->seq - 1);
@@ -594,6 +691,20 @@ static bool ftfw_accept(Sync *s, const WireHeader *h) {
         }
         case SEQ_BEFORE:
         default:
+                if (s->jump_pending && h->seq == s->jump_from + 1) {
+                        /* the sequence we had goes on: the jump was not the peer's */
+                        s->stats.seq_jumps_undone++;
+                        s->stats.seq_lost -= MIN(s->jump_lost, s->stats.seq_lost);
+                        s->stats.seq_gaps -= MIN(s->jump_gaps, s->stats.seq_gaps);
+                        log_warning("FT-FW: a message numbered %" PRIu32 " jumped ahead of the "
+                                    "peer's sequence, which goes on at %" PRIu32 ": ignoring the "
+                                    "jump", s->last_seq_recv, h->seq);
+                        s->jump_pending = false;
+                        s->ack_from_set = false;
+                        s->window = MAX(s->settings.ack_window_size, 1u);
+                        window_step(s, h->seq);
+                        return true;
+                }
                 s->stats.seq_before++;
                 return false;
         }
@@ -603,6 +714,7 @@ static void notrack_count(Sync *s, const WireHeader *h) {
         switch (seq_classify(s, h->seq)) {
         case SEQ_AFTER:
                 s->stats.seq_lost += h->seq - (s->last_seq_recv + 1);
+                s->stats.seq_gaps++;
                 break;
         case SEQ_BEFORE:
                 s->stats.seq_before++;
@@ -662,6 +774,114 @@ static void handle_control(Sync *s, const WireMessage *m) {
         /* ALIVE: nothing to do, its sequence number was noted. */
 }
 
+/* ---- the refresh after a RESYNC of ours, and InSync ---- */
+
+static void set_in_sync(Sync *s, bool in_sync) {
+        if (s->in_sync == in_sync)
+                return;
+        s->in_sync = in_sync;
+        log_info("%s", in_sync ? "in sync: the peers' states are all here" :
+                                 "not in sync until the peers' states are all here again");
+        if (s->handlers.in_sync_changed)
+                s->handlers.in_sync_changed(s, in_sync, s->handlers.userdata);
+}
+
+/* Proof that the peers are answering our RESYNC. FT-FW: their ACK of it (the RESYNC is sent
+ * reliably, and a peer queues its bulk when it takes the RESYNC). NOTRACK, which has no ACK:
+ * their data, or for InSync alone (no purge) any message. */
+static bool refresh_answered(const Sync *s, bool for_purge) {
+        if (s->settings.mode == CONFIG_MODE_FTFW)
+                return s->refresh_acked;
+        return s->refresh_data_seen || (!for_purge && s->refresh_heard);
+}
+
+static int on_refresh_quiet(sd_event_source *es, uint64_t usec, void *userdata) {
+        Sync *s = userdata;
+        uint64_t now = usec;
+        size_t purged = 0;
+        bool purge;
+
+        (void) sd_event_now(s->event, CLOCK_MONOTONIC, &now);
+        if (!s->refresh_pending || !refresh_answered(s, false))
+                return 0;       /* the next evidence arms the timer again */
+        if (now < s->refresh_last_mono + REFRESH_QUIET_USEC) {
+                (void) sd_event_source_set_time(es, s->refresh_last_mono + REFRESH_QUIET_USEC);
+                (void) sd_event_source_set_enabled(es, SD_EVENT_ONESHOT);
+                return 0;
+        }
+        s->refresh_pending = false;
+        purge = refresh_answered(s, true) && s->handlers.refresh_end;
+        if (purge)
+                purged = s->handlers.refresh_end(s, s->handlers.userdata);
+        s->stats.refreshes++;
+        s->stats.refresh_purged += purged;
+        if (purge)
+                log_info("resync from the peers done: %zu objects they no longer have removed "
+                         "from the external cache", purged);
+        else
+                log_info("resync from the peers done");
+        set_in_sync(s, true);
+        return 0;
+}
+
+/* Something of the peers' answer came: the bulk is over REFRESH_QUIET_USEC after the last. */
+static void refresh_note(Sync *s, bool data) {
+        uint64_t now;
+
+        if (!s->refresh_pending)
+                return;
+        if (sd_event_now(s->event, CLOCK_MONOTONIC, &now) < 0)
+                return;
+        s->refresh_data_seen |= data;
+        s->refresh_heard = true;
+        s->refresh_last_mono = now;
+        if (!s->refresh_source) {
+                if (sd_event_add_time(s->event, &s->refresh_source, CLOCK_MONOTONIC,
+                                      now + REFRESH_QUIET_USEC, 0, on_refresh_quiet, s) < 0)
+                        return;
+                (void) sd_event_source_set_description(s->refresh_source, "sync-refresh");
+                return;
+        }
+        {
+                int enabled = SD_EVENT_OFF;
+
+                /* armed: it looks at refresh_last_mono when it fires */
+                if (sd_event_source_get_enabled(s->refresh_source, &enabled) >= 0 &&
+                    enabled != SD_EVENT_OFF)
+                        return;
+        }
+        (void) sd_event_source_set_time(s->refresh_source, now + REFRESH_QUIET_USEC);
+        (void) sd_event_source_set_enabled(s->refresh_source, SD_EVENT_ONESHOT);
+}
+
+static void refresh_begin(Sync *s) {
+        if (s->handlers.refresh_begin)
+                s->handlers.refresh_begin(s, s->handlers.userdata);
+        s->refresh_pending = true;
+        s->refresh_data_seen = s->refresh_acked = s->refresh_heard = false;
+        if (s->refresh_source)
+                (void) sd_event_source_set_enabled(s->refresh_source, SD_EVENT_OFF);
+        set_in_sync(s, false);
+}
+
+bool sync_in_sync(const Sync *s) {
+        return s->in_sync;
+}
+
+void sync_assume_in_sync(Sync *s) {
+        if (!s->refresh_pending)
+                set_in_sync(s, true);
+}
+
+void sync_check_peer(Sync *s) {
+        if (s->peer_lost || sync_peer_state(s) != SYNC_PEER_LOST)
+                return;
+        s->peer_lost = true;
+        log_warning("peer lost: nothing valid from it for %" PRIu64 " ms",
+                    s->settings.peer_timeout_usec / USEC_PER_MSEC);
+        set_in_sync(s, false);
+}
+
 int sync_receive(Sync *s, const uint8_t *buf, size_t size) {
         WireClassify how = s->settings.mode == CONFIG_MODE_ALARM ? WIRE_CLASSIFY_FLAGS_ONLY :
                                                                    WIRE_CLASSIFY_FULL;
@@ -701,8 +921,27 @@ int sync_receive(Sync *s, const uint8_t *buf, size_t size) {
                         continue;
                 if (m.kind == WIRE_KIND_CONTROL)
                         handle_control(s, &m);
-                else if (s->handlers.message)
-                        s->handlers.message(s, &m, s->handlers.userdata);
+                else {
+                        if (s->refresh_pending)
+                                refresh_note(s, true);
+                        if (s->handlers.message)
+                                s->handlers.message(s, &m, s->handlers.userdata);
+                }
+        }
+        if (valid > 0) {
+                peer_seen(s);
+                if (s->refresh_pending && !s->refresh_heard)
+                        refresh_note(s, false);
+                if (s->peer_lost) {
+                        s->peer_lost = false;
+                        log_info("peer back");
+                        /* what changed meanwhile may be lost for good: ask for everything */
+                        if (s->settings.mode != CONFIG_MODE_ALARM)
+                                (void) sync_request_resync(s);
+                }
+                /* ALARM has no RESYNC: its peers send everything again every RefreshTime */
+                if (s->settings.mode == CONFIG_MODE_ALARM)
+                        set_in_sync(s, true);
         }
         return valid;
 }
@@ -724,10 +963,19 @@ static int on_alive(sd_event_source *es, uint64_t usec, void *userdata) {
 /* ---- operations ---- */
 
 int sync_request_resync(Sync *s) {
+        int r;
+
         if (s->settings.mode == CONFIG_MODE_ALARM)
                 return -EOPNOTSUPP;
         log_info("resync requested");
-        return send_control(s, WIRE_F_RESYNC, 0, 0);
+        /* What the peers send from now on is taken as it comes: a wrong sequence number noted
+         * before (a forged message far ahead) must not make us drop their answer. */
+        s->seq_known = false;
+        s->jump_pending = false;
+        refresh_begin(s);
+        r = send_control(s, WIRE_F_RESYNC, 0, 0);
+        s->refresh_seq = s->next_seq - 1;
+        return r;
 }
 
 int sync_send_bulk(Sync *s) {
@@ -758,6 +1006,8 @@ int sync_new(sd_event *e, const SyncSettings *st, const SyncHandlers *h, Sync **
         s->settings = *st;
         if (s->settings.alive_usec == 0)
                 s->settings.alive_usec = ALIVE_USEC_DEFAULT;
+        if (s->settings.peer_timeout_usec == 0)
+                s->settings.peer_timeout_usec = PEER_TIMEOUT_ALIVES * s->settings.alive_usec;
         s->handlers = *h;
         s->window = MAX(st->ack_window_size, 1u);
 
@@ -792,6 +1042,7 @@ Sync *sync_free(Sync *s) {
         sd_event_source_disable_unref(s->flush_source);
         sd_event_source_disable_unref(s->alive_source);
         sd_event_source_disable_unref(s->bulk_source);
+        sd_event_source_disable_unref(s->refresh_source);
         rs_clear(s);
         free(s->rs);
         free(s->buf);

@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "bus-client.h"
 
@@ -95,6 +96,34 @@ BusClient *bus_client_free(BusClient *c) {
 
 const char *bus_client_describe(const BusClient *c) {
         return c->system_bus ? "the system bus" : c->address;
+}
+
+int bus_client_wait_closed(BusClient *c, uint64_t timeout_usec) {
+        struct timespec ts;
+        uint64_t now, deadline;
+        int r;
+
+        if (c->system_bus)
+                return -EOPNOTSUPP;
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        deadline = now + timeout_usec;
+        for (;;) {
+                if (sd_bus_is_open(c->bus) <= 0)
+                        return 0;
+                r = sd_bus_process(c->bus, NULL);
+                if (r < 0)      /* ECONNRESET and the like: the peer closed */
+                        return 0;
+                if (r > 0)
+                        continue;
+                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+                now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+                if (now >= deadline)
+                        return -ETIMEDOUT;
+                r = sd_bus_wait(c->bus, deadline - now);
+                if (r < 0 && r != -EINTR)
+                        return sd_bus_is_open(c->bus) <= 0 ? 0 : r;
+        }
 }
 
 int bus_client_call(BusClient *c, const char *method, uint64_t timeout_usec, sd_bus_error *error,

@@ -61,6 +61,11 @@ char *bus_address_escape(const char *s);
 int bus_client_call(BusClient *c, const char *method, uint64_t timeout_usec, sd_bus_error *error,
                     sd_bus_message **ret_reply, const char *types, ...);
 
+/* Peer-to-peer only: wait until the daemon closes the connection (after Quit(): it is done with
+ * its lock file, sockets and caches), at most timeout_usec. 0 once closed, -ETIMEDOUT, or
+ * -EOPNOTSUPP on the system bus. */
+int bus_client_wait_closed(BusClient *c, uint64_t timeout_usec);
+
 /* The reply of Commit(). */
 typedef struct BusCommitResult {
         uint64_t flows_ok, flows_failed;

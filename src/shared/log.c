@@ -41,6 +41,10 @@ int log_get_max_level(void) {
         return log_max_level;
 }
 
+bool log_to_journal(void) {
+        return log_use_journal;
+}
+
 int log_open_file(const char *path) {
         int fd;
         FILE *f;

@@ -28,6 +28,8 @@ typedef enum LogTarget {
 void log_setup(LogTarget target, int max_level);
 void log_set_max_level(int level);
 int log_get_max_level(void);
+/* True if messages go to the journal (the target, or $JOURNAL_STREAM under AUTO). */
+bool log_to_journal(void);
 /* Also append lines in the 1.4.x format "[date] (pid=N) [level] message" to this file (NULL: stop).
  * Returns a negative errno if the file cannot be opened. */
 int log_open_file(const char *path);
@@ -43,6 +45,7 @@ void log_close_file(void);
 #define MESSAGE_ID_CACHE_FULL       "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d77"
 #define MESSAGE_ID_KERNEL_FLUSH     "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d78"
 #define MESSAGE_ID_COMMIT_DONE      "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8d79"
+#define MESSAGE_ID_FLOW_DESTROYED   "5d3a0e7f1b9c4a6e8f2d7c1b0a9e8e01"  /* Stats mode flow record */
 
 /*
  * Core entry point. 'fields' is NULL or a NULL-terminated array of "KEY=value" journal fields.

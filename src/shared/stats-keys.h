@@ -33,6 +33,11 @@
  *      runtime.child_failed runtime.child_segfault runtime.child_termsig (always 0: no children)
  *      runtime.select_failed runtime.wait_failed runtime.local_read_failed
  *      runtime.local_unknown_request (D-Bus calls refused: bad arguments, not allowed)
+ *      netlink.events_new netlink.events_update netlink.events_destroy (conntrack events
+ *      handled, by type; events_received also counts what could not be parsed)
+ *      netlink.expect_events_new netlink.expect_events_update netlink.expect_events_destroy
+ *      Stats mode only (flow-log.h): flowlog.records flowlog.lines_written flowlog.lines_lost
+ *      flowlog.reopens
  *
  * sections "network", "link", "queue", "rsqueue", "process": filled by the replication issue;
  * today they hold "mode" only (and "process" never has children to list).
@@ -46,6 +51,23 @@
  *      network.auth_malformed network.auth_unknown_key network.auth_bad_mac network.auth_replayed
  *      network.auth_old_epoch network.auth_peer_restarts network.auth_send_key_id
  *      + the link keys below (the active link's block follows)
+ *      ours, not printed by -s: network.msgs_sent network.msgs_recv network.datagrams_sent
+ *      network.send_failed network.acks_sent network.acks_recv network.nacks_sent
+ *      network.nacks_recv network.resyncs_sent network.resyncs_recv network.resent (messages
+ *      sent again after a NACK) network.bulks (bulk sends done)
+ *      sequence.gaps (gaps in the peer's sequence numbers; sequence.lost sums their sizes)
+ *      peer.state (s: "unknown" before the first valid message, "alive", "lost" after the
+ *      peer timeout: 3 ALIVE intervals, in ALARM the CacheTimeout) peer.last_seen_usec
+ *      (CLOCK_REALTIME of the last valid message; 0 = never) peer.restarts (FT-FW: the peer
+ *      began a new sequence space with HELLO) sequence.jumps_undone (FT-FW: a number far
+ *      ahead, 1024 or more, that the peer's next messages showed forged or corrupted)
+ *      resync.refreshes (resyncs of ours whose bulk is over: the link quiet 2 s after the
+ *      peers' data) resync.purged (external objects those bulks did not refresh, removed) resync.in_sync (1 when
+ *      the InSync property is true)
+ *   "general" (and ""), outside Stats mode: commits of the external cache (-c, Commit(),
+ *      Promote()): commit.started commit.finished commit.running (0/1) commit.objects_ok
+ *      commit.objects_failed (flows and expectations) commit.duration_usec (sum of the
+ *      finished commits) commit.last_duration_usec commit.last_finished_usec (CLOCK_REALTIME)
  *   "link" (and the active link in "general", "expect", "network"), N = 0.. in config order:
  *      link<N>.type (s: "multicast"|"udp"|"tcp") link<N>.device (s)
  *      link<N>.status (s: "RUNNING"|"NO-CARRIER"|"DOWN") link<N>.role (s: "ACTIVE"|"BACKUP")

@@ -36,7 +36,7 @@ static const struct {
         { "DumpCache", "sss" }, { "FlushCache", "ss" }, { "FlushKernel", "s" },
         { "ResyncKernel", "s" }, { "GetStatistics", "s" }, { "Commit", "s" },
         { "SendBulk", "" }, { "RequestResync", "" }, { "ResetTimers", "" },
-        { "Reload", "" },
+        { "Reload", "" }, { "Promote", "" }, { "Demote", "" }, { "ReopenLogFiles", "" },
 };
 /* signatures of the input's choosing: wrong on purpose */
 static const char *const odd_signatures[] = { "u", "ss", "sss", "ssss", "t", "as", "b", "si", "" };

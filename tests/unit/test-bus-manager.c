@@ -416,6 +416,14 @@ static uint32_t get_u32(Fixture *f, Client *c, const char *name) {
         return v;
 }
 
+static bool get_bool(Fixture *f, Client *c, const char *name) {
+        _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = get_property(f, c, name);
+        int v;
+
+        g_assert_cmpint(sd_bus_message_read(reply, "v", "b", &v), >, 0);
+        return v;
+}
+
 static char *get_str(Fixture *f, Client *c, const char *name) {
         _cleanup_(sd_bus_message_unrefp) sd_bus_message *reply = get_property(f, c, name);
         const char *v;
@@ -694,15 +702,15 @@ static void test_introspect_matches_xml(Fixture *f, gconstpointer data) {
         g_assert_no_error(error);
         xml_members = introspection_members(contract, BUS_INTERFACE);
 
-        /* The contract as read: 17 properties, 13 methods, 3 signals (guards the parser). */
+        /* The contract as read: 18 properties, 14 methods, 3 signals (guards the parser). */
         for (guint i = 0; i < xml_members->len; i++) {
                 const char *s = xml_members->pdata[i];
                 n_methods += g_str_has_prefix(s, "method ");
                 n_properties += g_str_has_prefix(s, "property ");
                 n_signals += g_str_has_prefix(s, "signal ");
         }
-        g_assert_cmpuint(n_properties, ==, 17);
-        g_assert_cmpuint(n_methods, ==, 13);
+        g_assert_cmpuint(n_properties, ==, 18);
+        g_assert_cmpuint(n_methods, ==, 14);
         g_assert_cmpuint(n_signals, ==, 3);
         g_assert_true(contains_string(xml_members,
                                       "method DumpCache(in s cache, in s kind, in s format, out h fd)"));
@@ -749,6 +757,8 @@ static void test_properties(Fixture *f, gconstpointer data) {
         g_assert_cmpstr(state, ==, "running");
         file = get_str(f, &f->client, "ConfigFile");
         g_assert_cmpstr(file, ==, f->conf);
+        /* no peer has answered a resync (there is none): not in sync */
+        g_assert_false(get_bool(f, &f->client, "InSync"));
         g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 3);
         g_assert_cmpuint(get_u64(f, &f->client, "ExternalCacheSize"), ==, 0);
         g_assert_cmpuint(get_u64(f, &f->client, "InternalExpectCacheSize"), ==, 0);
@@ -788,7 +798,7 @@ static void test_properties(Fixture *f, gconstpointer data) {
         {
                 g_autofree char *names = joined(all);
                 g_assert_cmpstr(names, ==,
-                                "CacheLimit\nCompatibleVersion\nConfigFile\nKernelResyncs\nMode\n"
+                                "CacheLimit\nCompatibleVersion\nConfigFile\nInSync\nKernelResyncs\nMode\n"
                                 "NetlinkBufferSize\nNetlinkOverruns\nRole\nState\nVersion\n");
         }
 
@@ -1057,7 +1067,13 @@ static const char *const runtime_keys[] = {
         "netlink.buffer_size", "netlink.overrun_resyncs", "netlink.cache_full",
         "runtime.child_failed", "runtime.child_segfault", "runtime.child_termsig",
         "runtime.select_failed", "runtime.wait_failed", "runtime.local_read_failed",
-        "runtime.local_unknown_request", NULL,
+        "runtime.local_unknown_request", "netlink.events_new", "netlink.events_update",
+        "netlink.events_destroy", "netlink.expect_events_new", "netlink.expect_events_update",
+        "netlink.expect_events_destroy", NULL,
+};
+/* Stats mode only: the flow log */
+static const char *const flow_log_keys[] = {
+        "flowlog.records", "flowlog.lines_written", "flowlog.lines_lost", "flowlog.reopens", NULL,
 };
 
 static void expect_keys(GPtrArray *want, const char *const *keys) {
@@ -1125,6 +1141,9 @@ static GPtrArray *expected_keys(Fixture *f, const char *section) {
                 expect_keys(want, traffic_keys);
                 expect_keys(want, runtime_keys);
         }
+        if ((streq(section, "runtime") || streq(section, "")) &&
+            f->m->config->mode == CONFIG_MODE_STATS)
+                expect_keys(want, flow_log_keys);
         g_ptr_array_sort(want, compare_strings);
         return want;
 }
@@ -1173,6 +1192,11 @@ static void test_get_statistics(Fixture *f, gconstpointer data) {
                 }
                 if (streq(sections[i], "runtime") || streq(sections[i], "")) {
                         g_assert_cmpuint(stat_u64(h, "netlink.events_received"), ==, 3);
+                        /* the three events were NEW ones, of flows */
+                        g_assert_cmpuint(stat_u64(h, "netlink.events_new"), ==, 3);
+                        g_assert_cmpuint(stat_u64(h, "netlink.events_update"), ==, 0);
+                        g_assert_cmpuint(stat_u64(h, "netlink.events_destroy"), ==, 0);
+                        g_assert_cmpuint(stat_u64(h, "netlink.expect_events_new"), ==, 0);
                         g_assert_cmpuint(stat_u64(h, "netlink.buffer_size"), ==,
                                          f->m->kernel->buffer_size);
                         g_assert_cmpuint(stat_u64(h, "runtime.local_unknown_request"), ==, 0);
@@ -1242,7 +1266,7 @@ static int unprivileged_client(const char *sock) {
         g_autofree char *address = g_strdup_printf("unix:path=%s", sock);
         static const char *const denied[] = {
                 "FlushCache", "FlushKernel", "ResyncKernel", "Commit", "SendBulk", "RequestResync",
-                "ResetTimers", "Promote", "Demote", "Reload", "Quit",
+                "ResetTimers", "Promote", "Demote", "Reload", "ReopenLogFiles", "Quit",
         };
 
         if (setgroups(0, NULL) < 0 || setresgid(NOBODY, NOBODY, NOBODY) < 0 ||
@@ -1329,8 +1353,8 @@ static void test_root_check(Fixture *f, gconstpointer data) {
         g_assert_true(WIFEXITED(w.status));
         g_assert_cmpint(WEXITSTATUS(w.status), ==, 0);
 
-        /* Eleven refusals counted; nothing was flushed, the daemon runs on. */
-        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 11);
+        /* Twelve refusals counted; nothing was flushed, the daemon runs on. */
+        g_assert_cmpuint(f->m->counters.bus_requests_failed, ==, 12);
         g_assert_cmpuint(get_u64(f, &f->client, "InternalCacheSize"), ==, 4);
         g_assert_cmpuint(fake_kernel_count(f->m->kernel, CT_KIND_CT), ==, 4);
         state = get_str(f, &f->client, "State");

@@ -24,11 +24,14 @@ struct Node {
         /* what this node's peers told it: its "external cache" */
         CtEntry ext[MAX_FLOWS];
         bool ext_present[MAX_FLOWS];
+        bool ext_stale[MAX_FLOWS];      /* not refreshed since refresh_begin */
         unsigned n_new, n_upd, n_del, n_messages;
         /* this node's "internal cache" */
         CtEntry internal[MAX_FLOWS];
         bool internal_present[MAX_FLOWS];
         unsigned bulks;
+        unsigned in_sync_changes;
+        bool in_sync;
         /* link behaviour */
         unsigned drop_every;            /* drop datagram k*drop_every (0: none) */
         unsigned sent;
@@ -81,11 +84,13 @@ static void node_message(Sync *s, const WireMessage *m, void *userdata) {
         n->n_messages++;
         switch (m->hdr.type) {
         case WIRE_CT_NEW:
+                n->ext_stale[i] = false;
                 n->n_new++;
                 n->ext[i] = m->ct;
                 n->ext_present[i] = true;
                 break;
         case WIRE_CT_UPD:
+                n->ext_stale[i] = false;
                 n->n_upd++;
                 n->ext[i] = m->ct;
                 n->ext_present[i] = true;
@@ -118,6 +123,34 @@ static void node_bulk(Sync *s, void *userdata) {
                         g_assert_cmpint(sync_queue_ct(s, WIRE_CT_UPD, &n->internal[i]), ==, 0);
 }
 
+/* The external cache's generations, as the manager keeps them */
+static void node_refresh_begin(Sync *s, void *userdata) {
+        Node *n = userdata;
+
+        memcpy(n->ext_stale, n->ext_present, sizeof n->ext_stale);
+}
+
+static size_t node_refresh_end(Sync *s, void *userdata) {
+        Node *n = userdata;
+        size_t purged = 0;
+
+        for (unsigned i = 0; i < MAX_FLOWS; i++)
+                if (n->ext_present[i] && n->ext_stale[i]) {
+                        n->ext_present[i] = false;
+                        purged++;
+                }
+        return purged;
+}
+
+static void node_in_sync_changed(Sync *s, bool in_sync, void *userdata) {
+        Node *n = userdata;
+
+        g_assert_true(in_sync != n->in_sync);
+        g_assert_true(in_sync == sync_in_sync(s));
+        n->in_sync = in_sync;
+        n->in_sync_changes++;
+}
+
 typedef struct Pair {
         sd_event *event;
         Node a, b;
@@ -146,6 +179,9 @@ static void pair_init(Pair *p, ConfigMode mode, uint32_t window) {
                                                  .message = node_message,
                                                  .lookup = node_lookup,
                                                  .bulk = node_bulk,
+                                                 .refresh_begin = node_refresh_begin,
+                                                 .refresh_end = node_refresh_end,
+                                                 .in_sync_changed = node_in_sync_changed,
                                                  .userdata = n,
                                          },
                                          &n->sync), ==, 0);
@@ -285,6 +321,10 @@ static void test_ftfw_lossy(void) {
         g_assert_cmpuint(sync_stats(p.a.sync)->nacks_recv, >, 0);
         g_assert_cmpuint(sync_stats(p.a.sync)->resent, >, 0);
         g_assert_cmpuint(sync_stats(p.b.sync)->seq_lost, >, 0);
+        /* every gap is at least one lost message, and each gap was asked for */
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, >, 0);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, <=, sync_stats(p.b.sync)->seq_lost);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, <=, sync_stats(p.b.sync)->nacks_sent);
         g_assert_cmpuint(rsqueue_data(p.a.sync), ==, 0);
         g_assert_cmpuint(sync_rsqueue_size(p.a.sync), <=, 2);
         pair_done(&p);
@@ -403,6 +443,9 @@ static void test_notrack(void) {
         }
         pair_run(&p, 30 * USEC_PER_MSEC);
         g_assert_cmpuint(sync_stats(p.b.sync)->seq_lost, >, 0);
+        /* every other datagram lost, one message each: as many gaps as messages lost */
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, >, 0);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, ==, sync_stats(p.b.sync)->seq_lost);
         g_assert_cmpuint(sync_stats(p.b.sync)->nacks_sent, ==, 0);
         pair_done(&p);
 }
@@ -474,6 +517,7 @@ static void test_ftfw_peer_restart(void) {
                 node_set(&p.a, i, 1, WIRE_CT_NEW);
         pair_run(&p, 60 * USEC_PER_MSEC);
         assert_converged(&p.a, &p.b);
+        g_assert_cmpuint(sync_stats(p.b.sync)->peer_restarts, ==, 0);
 
         /* A restarts: a fresh Sync, same node */
         p.a.sync = sync_free(p.a.sync);
@@ -490,6 +534,266 @@ static void test_ftfw_peer_restart(void) {
         node_del(&p.a, 3);
         pair_run(&p, 60 * USEC_PER_MSEC);
         assert_converged(&p.a, &p.b);
+        /* B saw A's new sequence space once; A (fresh) knew no B before */
+        g_assert_cmpuint(sync_stats(p.b.sync)->peer_restarts, ==, 1);
+        g_assert_cmpuint(sync_stats(p.a.sync)->peer_restarts, ==, 0);
+        pair_done(&p);
+}
+
+static uint32_t datagram_seq(const Datagram *d) {
+        return (uint32_t) d->data[4] << 24 | (uint32_t) d->data[5] << 16 |
+               (uint32_t) d->data[6] << 8 | d->data[7];
+}
+
+/* A copy of d with every message's sequence number moved by 'delta' */
+static Datagram *datagram_shifted(const Datagram *d, uint32_t delta) {
+        Datagram *c = g_new0(Datagram, 1);
+
+        c->data = g_memdup2(d->data, d->size);
+        c->size = d->size;
+        for (size_t off = 0; off + 8 <= c->size;) {
+                uint16_t len = (uint16_t) (c->data[off + 2] << 8 | c->data[off + 3]);
+                uint8_t *q = c->data + off + 4;
+                uint32_t seq = ((uint32_t) q[0] << 24 | (uint32_t) q[1] << 16 |
+                                (uint32_t) q[2] << 8 | q[3]) + delta;
+
+                q[0] = seq >> 24;
+                q[1] = seq >> 16;
+                q[2] = seq >> 8;
+                q[3] = seq;
+                if (len < 8)
+                        break;
+                off += len;
+        }
+        return c;
+}
+
+/* A forged (or corrupted) message numbered far ahead does not poison the sequence: the peer's
+ * next message continues the sequence we had, and the jump is undone (1.4.7 follows the jump and
+ * drops its peer's messages as "before" from then on). */
+static void test_ftfw_forged_jump(void) {
+        static Pair p;  /* megabytes: not on the stack */
+        Datagram *d, *forged;
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        for (uint16_t i = 0; i < 10; i++)
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        assert_converged(&p.a, &p.b);
+
+        node_set(&p.a, 11, 7, WIRE_CT_NEW);
+        sync_flush(p.a.sync);
+        d = g_queue_pop_head(p.a.outbox);
+        g_assert_nonnull(d);
+        forged = datagram_shifted(d, 1000000);
+        g_assert_cmpuint(datagram_seq(forged), ==, datagram_seq(d) + 1000000);
+        g_assert_cmpint(sync_receive(p.b.sync, forged->data, forged->size), >, 0);
+        g_assert_cmpint(sync_receive(p.b.sync, d->data, d->size), >, 0);
+        datagram_free(forged);
+        datagram_free(d);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_jumps_undone, ==, 1);
+        /* the bogus gap is not counted as lost */
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_lost, ==, 0);
+
+        /* replication goes on */
+        node_set(&p.a, 3, 33, WIRE_CT_UPD);
+        node_del(&p.a, 4);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        assert_converged(&p.a, &p.b);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_before, ==, 0);
+        pair_done(&p);
+}
+
+/* A jump that the peer's next messages follow is taken (a long outage of the link). */
+static void test_ftfw_real_jump(void) {
+        static Pair p;  /* megabytes: not on the stack */
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        node_set(&p.a, 1, 1, WIRE_CT_NEW);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        /* 3000 messages lost on the wire */
+        p.a.drop_all = true;
+        for (unsigned k = 0; k < 3000; k++) {
+                node_set(&p.a, 2, k, WIRE_CT_UPD);
+                sync_flush(p.a.sync);
+        }
+        p.a.drop_all = false;
+        for (uint16_t i = 10; i < 30; i++) {
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+                sync_flush(p.a.sync);
+        }
+        pair_run(&p, 200 * USEC_PER_MSEC);
+        assert_converged(&p.a, &p.b);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_jumps_undone, ==, 0);
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_gaps, >=, 1);
+        pair_done(&p);
+}
+
+/* Poisoned for good (a run of forged messages far ahead, so the jump looked real): -n takes the
+ * peer's answer whatever its numbers, and the pair converges again. */
+static void test_ftfw_resync_after_poison(void) {
+        static Pair p;  /* megabytes: not on the stack */
+        Datagram *d;
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        for (uint16_t i = 0; i < 10; i++)
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        /* twelve forged datagrams, in order, far ahead of a's sequence */
+        for (unsigned k = 0; k < 12; k++) {
+                node_set(&p.a, 9, 1, WIRE_CT_UPD);
+                sync_flush(p.a.sync);
+                d = g_queue_pop_head(p.a.outbox);
+                {
+                        Datagram *forged = datagram_shifted(d, 5000000);
+
+                        (void) sync_receive(p.b.sync, forged->data, forged->size);
+                        datagram_free(forged);
+                }
+                datagram_free(d);
+        }
+        node_del(&p.a, 0);
+        node_set(&p.a, 1, 99, WIRE_CT_UPD);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        g_assert_true(p.b.ext_present[0]);              /* dropped as "before" */
+        g_assert_cmpuint(sync_stats(p.b.sync)->seq_before, >, 0);
+
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        pair_run(&p, 100 * USEC_PER_MSEC);
+        g_assert_cmpuint(p.a.bulks, ==, 1);
+        g_assert_cmpuint(p.b.ext[1].mark, ==, 99);
+        node_set(&p.a, 2, 22, WIRE_CT_UPD);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        g_assert_cmpuint(p.b.ext[2].mark, ==, 22);
+        pair_done(&p);
+}
+
+/* After a RESYNC of ours, what the peer's bulk did not refresh is purged once the link is quiet
+ * (2 s); without any answer nothing is purged. */
+static void test_ftfw_resync_purges(void) {
+        static Pair p;  /* megabytes: not on the stack */
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        for (uint16_t i = 0; i < 10; i++)
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        /* a destroys 3 and 4 while b does not hear it */
+        p.a.drop_all = true;
+        node_del(&p.a, 3);
+        node_del(&p.a, 4);
+        sync_flush(p.a.sync);
+        pair_run(&p, 30 * USEC_PER_MSEC);
+        g_assert_true(p.b.ext_present[3]);
+
+        /* a resync that nobody answers purges nothing */
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        pair_run(&p, 2500 * USEC_PER_MSEC);
+        g_assert_true(p.b.ext_present[3]);
+        g_assert_cmpuint(sync_stats(p.b.sync)->refreshes, ==, 0);
+
+        /* answered: 3 and 4 go, the rest stays */
+        p.a.drop_all = false;
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        pair_run(&p, 1000 * USEC_PER_MSEC);
+        g_assert_true(p.b.ext_present[3]);              /* not before the link is quiet */
+        pair_run(&p, 1600 * USEC_PER_MSEC);
+        assert_converged(&p.a, &p.b);
+        g_assert_cmpuint(sync_stats(p.b.sync)->refreshes, ==, 1);
+        g_assert_cmpuint(sync_stats(p.b.sync)->refresh_purged, ==, 2);
+        pair_done(&p);
+}
+
+/* InSync: false until the peer's bulk is over (its ACK of our RESYNC, then 2 s without data),
+ * false while the peer is lost, true again after the resync that its return brings. */
+static void test_ftfw_in_sync(void) {
+        static Pair p;  /* megabytes: not on the stack */
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        for (uint16_t i = 0; i < 50; i++)
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+        pair_run(&p, 60 * USEC_PER_MSEC);
+        g_assert_false(sync_in_sync(p.b.sync));         /* replicated, but no bulk asked for */
+
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        pair_run(&p, 1000 * USEC_PER_MSEC);
+        g_assert_false(sync_in_sync(p.b.sync));
+        pair_run(&p, 1300 * USEC_PER_MSEC);
+        g_assert_true(sync_in_sync(p.b.sync));
+        g_assert_cmpuint(p.b.in_sync_changes, ==, 1);
+        g_assert_cmpuint(sync_stats(p.b.sync)->refreshes, ==, 1);
+
+        /* the peer goes silent: lost, not in sync */
+        p.a.drop_all = true;
+        pair_run(&p, 100 * USEC_PER_MSEC);
+        sync_check_peer(p.b.sync);
+        g_assert_cmpint(sync_peer_state(p.b.sync), ==, SYNC_PEER_LOST);
+        g_assert_false(sync_in_sync(p.b.sync));
+        g_assert_cmpuint(p.b.in_sync_changes, ==, 2);
+
+        /* back: b asks for everything by itself; what changed meanwhile arrives */
+        node_del(&p.a, 7);
+        node_set(&p.a, 8, 88, WIRE_CT_UPD);
+        p.a.drop_all = false;
+        pair_run(&p, 200 * USEC_PER_MSEC);
+        g_assert_cmpuint(p.a.bulks, ==, 2);
+        g_assert_false(sync_in_sync(p.b.sync));
+        pair_run(&p, 2300 * USEC_PER_MSEC);
+        g_assert_true(sync_in_sync(p.b.sync));
+        assert_converged(&p.a, &p.b);
+        g_assert_cmpuint(p.b.in_sync_changes, ==, 3);
+
+        /* sync_assume_in_sync() (states restored without a bulk) only when no resync runs */
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        sync_assume_in_sync(p.b.sync);
+        g_assert_false(sync_in_sync(p.b.sync));
+        pair_done(&p);
+}
+
+/* Run until b sees a in 'state', at most 'max_usec'. */
+static bool pair_run_until_peer(Pair *p, SyncPeerState state, uint64_t max_usec) {
+        uint64_t end = g_get_monotonic_time() + max_usec;
+
+        while (sync_peer_state(p->b.sync) != state) {
+                if ((uint64_t) g_get_monotonic_time() >= end)
+                        return false;
+                pair_run(p, 5 * USEC_PER_MSEC);
+        }
+        return true;
+}
+
+/* The peer: unknown before anything came, alive while ALIVE messages come, lost after three
+ * ALIVE intervals of silence (20 ms each here), alive again; the last-seen time is wall clock. */
+static void test_peer_state(void) {
+        static Pair p;  /* megabytes: not on the stack */
+        uint64_t before, seen;
+
+        for (SyncPeerState i = 0; i < _SYNC_PEER_STATE_MAX; i++)
+                g_assert_cmpint(sync_peer_state_from_string(sync_peer_state_to_string(i)), ==, i);
+        g_assert_cmpint(sync_peer_state_from_string("dead"), ==, _SYNC_PEER_STATE_INVALID);
+        g_assert_null(sync_peer_state_to_string(_SYNC_PEER_STATE_MAX));
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        g_assert_cmpint(sync_peer_state(p.b.sync), ==, SYNC_PEER_UNKNOWN);
+        g_assert_cmpuint(sync_stats(p.b.sync)->peer_last_seen_usec, ==, 0);
+
+        before = (uint64_t) g_get_real_time() - 10 * USEC_PER_MSEC;   /* sd-event's cached time */
+        g_assert_true(pair_run_until_peer(&p, SYNC_PEER_ALIVE, 2 * USEC_PER_SEC));
+        seen = sync_stats(p.b.sync)->peer_last_seen_usec;
+        g_assert_cmpuint(seen, >=, before);
+        g_assert_cmpuint(seen, <=, (uint64_t) g_get_real_time());
+
+        /* the link breaks: after 60 ms of silence the peer is lost, its last time stays */
+        p.a.drop_all = true;
+        pair_run(&p, 20 * USEC_PER_MSEC);
+        seen = sync_stats(p.b.sync)->peer_last_seen_usec;
+        g_assert_true(pair_run_until_peer(&p, SYNC_PEER_LOST, 2 * USEC_PER_SEC));
+        g_assert_cmpuint(sync_stats(p.b.sync)->peer_last_seen_usec, ==, seen);
+        /* a still hears b */
+        g_assert_cmpint(sync_peer_state(p.a.sync), ==, SYNC_PEER_ALIVE);
+
+        p.a.drop_all = false;
+        g_assert_true(pair_run_until_peer(&p, SYNC_PEER_ALIVE, 2 * USEC_PER_SEC));
+        g_assert_cmpuint(sync_stats(p.b.sync)->peer_last_seen_usec, >, seen);
         pair_done(&p);
 }
 
@@ -535,5 +839,11 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/sync/notrack", test_notrack);
         g_test_add_func("/sync/alarm", test_alarm);
         g_test_add_func("/sync/garbage", test_garbage);
+        g_test_add_func("/sync/peer-state", test_peer_state);
+        g_test_add_func("/sync/ftfw-forged-jump", test_ftfw_forged_jump);
+        g_test_add_func("/sync/ftfw-real-jump", test_ftfw_real_jump);
+        g_test_add_func("/sync/ftfw-resync-after-poison", test_ftfw_resync_after_poison);
+        g_test_add_func("/sync/ftfw-resync-purges", test_ftfw_resync_purges);
+        g_test_add_func("/sync/ftfw-in-sync", test_ftfw_in_sync);
         return g_test_run();
 }
