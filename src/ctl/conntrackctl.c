@@ -156,7 +156,7 @@ static const char *const status_properties[] = {
         "Version", "CompatibleVersion", "Mode", "State", "ConfigFile", "UptimeSeconds",
         "InternalCacheSize", "ExternalCacheSize", "InternalExpectCacheSize",
         "ExternalExpectCacheSize", "CacheLimit", "EventsReceived", "CacheFull", "NetlinkOverruns",
-        "NetlinkBufferSize", "KernelResyncs", NULL,
+        "NetlinkBufferSize", "KernelResyncs", "Role", "InSync", NULL,
 };
 
 static void status_line(const char *label, const char *format, ...) _printf_(2, 3);
@@ -176,6 +176,56 @@ static void print_cache_usage(const char *label, uint64_t n, uint64_t limit) {
                             100.0 * (double) n / (double) limit);
         else
                 status_line(label, "%" PRIu64, n);
+}
+
+/* "3 min ago" for a CLOCK_REALTIME time in µs; "never" for 0 */
+static const char *format_ago(uint64_t realtime_usec, char buf[static TIMESPAN_MAX + 8]) {
+        char span[TIMESPAN_MAX];
+        struct timespec ts;
+        uint64_t now;
+
+        if (realtime_usec == 0)
+                return "never";
+        (void) clock_gettime(CLOCK_REALTIME, &ts);
+        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+        (void) snprintf(buf, TIMESPAN_MAX + 8, "%s ago",
+                        format_timespan(now > realtime_usec ? (now - realtime_usec) / USEC_PER_SEC : 0,
+                                        span));
+        return buf;
+}
+
+/* The replication part of the status: the peer, InSync, the last commit (the failover). */
+static void status_replication(BusClient *c, const StatsTable *props) {
+        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
+        _cleanup_(stats_table_freep) StatsTable *net = NULL, *gen = NULL;
+        char ago[TIMESPAN_MAX + 8];
+
+        status_line("Role", "%s, %s", strna(stats_table_get_string(props, "Role")),
+                    stats_table_get_uint(props, "InSync") ? "in sync with the peers" :
+                                                            "not in sync (no complete bulk yet)");
+        if (bus_client_get_statistics(c, "network", &error, &net) >= 0)
+                status_line("Peer", "%s, last heard %s, %" PRIu64 " restart(s), %" PRIu64
+                            " sequence gap(s)",
+                            strna(stats_table_get_string(net, "peer.state")),
+                            format_ago(stats_table_get_uint(net, "peer.last_seen_usec"), ago),
+                            stats_table_get_uint(net, "peer.restarts"),
+                            stats_table_get_uint(net, "sequence.gaps"));
+        sd_bus_error_free(&error);
+        if (bus_client_get_statistics(c, "general", &error, &gen) >= 0) {
+                uint64_t finished = stats_table_get_uint(gen, "commit.finished");
+
+                if (finished == 0)
+                        status_line("Last commit", "none");
+                else
+                        status_line("Last commit", "%s, took %" PRIu64 " ms (%" PRIu64
+                                    " commits, %" PRIu64 " objects failed in all)",
+                                    format_ago(stats_table_get_uint(gen,
+                                                                    "commit.last_finished_usec"),
+                                               ago),
+                                    stats_table_get_uint(gen, "commit.last_duration_usec") /
+                                            USEC_PER_MSEC,
+                                    finished, stats_table_get_uint(gen, "commit.objects_failed"));
+        }
 }
 
 static int verb_status(const Options *o, int argc, char **argv) {
@@ -224,6 +274,8 @@ static int verb_status(const Options *o, int argc, char **argv) {
         status_line("Overruns", "%" PRIu64, U("NetlinkOverruns"));
         status_line("Netlink buffer", "%" PRIu64 " bytes", U("NetlinkBufferSize"));
         status_line("Kernel resyncs", "%" PRIu64, U("KernelResyncs"));
+        if (!streq(mode, "stats"))
+                status_replication(c, t);
 #undef S
 #undef U
         return output_done();

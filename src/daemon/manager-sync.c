@@ -481,6 +481,10 @@ int manager_sync_setup(Manager *m) {
         if (r < 0)
                 return log_error_errno(r, "Failed to add the sync timer: %m");
         (void) sd_event_source_set_description(m->sync_tick, "sync-tick");
+        /* every second for good (a time source is one-shot by default) */
+        r = sd_event_source_set_enabled(m->sync_tick, SD_EVENT_ON);
+        if (r < 0)
+                return log_error_errno(r, "Failed to enable the sync timer: %m");
 
         if (c->mode == CONFIG_MODE_ALARM)
                 /* What the start-up dump found is refreshed over the next RefreshTime seconds,

@@ -114,9 +114,26 @@ info "fw2 (external cache, commit)"
         'conntrackd_network_msgs_recv_total > 0' ||
         fail "fw2's metrics"
 
-# The peer goes away: fw2 sees it lost after 3 ALIVE intervals (3 s).
+# InSync: fw2 asks fw1 for its states (-n); once fw1 acknowledged and its bulk is over (2 s
+# without data), fw2 is in sync. conntrackctl status shows it with the peer and the commit.
+insync() { busctl --address="unix:path=$TMP/$1.sock" get-property org.netfilter.conntrackd1 \
+        /org/netfilter/conntrackd1 org.netfilter.conntrackd1.Manager InSync; }
+test "$(insync fw2)" = "b false" || fail "fw2 in sync before any resync: $(insync fw2)"
+ctl2 request-resync || fail "request-resync on fw2"
+wait_for "fw2 in sync" 20 'test "$(insync fw2)" = "b true"'
+wait_for "resync.in_sync 1 in fw2's metrics" 10 \
+        'ctl2 stats --format=openmetrics | grep -qx "conntrackd_resync_in_sync 1"'
+ctl2 status > "$TMP/status2"
+sed 's/^/# /' "$TMP/status2"
+grep -q "^ *Role: unknown, in sync with the peers" "$TMP/status2" || fail "status: no InSync line"
+grep -q "^ *Peer: alive, last heard" "$TMP/status2" || fail "status: no peer line"
+grep -q "^ *Last commit: .* ago, took" "$TMP/status2" || fail "status: no last commit line"
+
+# The peer goes away: fw2 sees it lost after 3 ALIVE intervals (3 s), and is no longer in sync.
 ctl1 quit
 wait_for "fw2's peer lost" 20 'test "$(statval fw2 peer.state)" = lost'
 ctl2 stats --format=openmetrics | grep -qx 'conntrackd_peer_state{state="lost"} 1' ||
         fail "peer state lost not in the metrics"
+wait_for "fw2 not in sync without its peer" 5 'test "$(insync fw2)" = "b false"'
+ctl2 status | grep -q "^ *Peer: lost" || fail "status: the peer is not shown lost"
 info "all good"

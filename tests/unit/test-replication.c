@@ -155,6 +155,34 @@ static void test_modes(gconstpointer data) {
         pair_stop(&p);
 }
 
+static bool external_empty(Pair *p) {
+        return cache_size(cache(p->b, CACHE_EXTERNAL)) == 0;
+}
+
+/* ALARM: A refreshes its objects every RefreshTime, so B keeps them past CacheTimeout; once A
+ * is gone, B's copies expire after CacheTimeout (the sync timer ticks every second for good). */
+static void test_alarm_refresh_expire(void) {
+        Pair p;
+
+        pair_start(&p, "ALARM", "RefreshTime 1\n CacheTimeout 3", "");
+        add_flows(p.a, 0, 20, 1);
+        g_assert_true(run_until(&p, converged, 10 * USEC_PER_SEC));
+        run_for(&p, 4500 * USEC_PER_MSEC);
+        g_assert_cmpuint(cache_size(cache(p.b, CACHE_EXTERNAL)), ==, 20);
+        g_assert_cmpuint(p.b->sync_counters.external_expired, ==, 0);
+
+        p.a = manager_free(p.a);
+        {
+                gint64 deadline = g_get_monotonic_time() + 8 * G_USEC_PER_SEC;
+
+                while (!external_empty(&p) && g_get_monotonic_time() < deadline)
+                        g_assert_cmpint(sd_event_run(p.b->event, 10 * USEC_PER_MSEC), >=, 0);
+        }
+        g_assert_cmpuint(cache_size(cache(p.b, CACHE_EXTERNAL)), ==, 0);
+        g_assert_cmpuint(p.b->sync_counters.external_expired, ==, 20);
+        pair_stop(&p);
+}
+
 static void on_commit_done(Manager *m, const CommitResult *r, void *userdata) {
         Pair *p = userdata;
 
@@ -284,6 +312,7 @@ int main(int argc, char *argv[]) {
         g_test_add_data_func("/replication/ftfw", "FTFW", test_modes);
         g_test_add_data_func("/replication/notrack", "NOTRACK", test_modes);
         g_test_add_data_func("/replication/alarm", "ALARM", test_modes);
+        g_test_add_func("/replication/alarm-refresh-expire", test_alarm_refresh_expire);
         g_test_add_func("/replication/commit", test_commit);
         g_test_add_func("/replication/resync-and-bulk", test_resync_and_bulk);
         g_test_add_func("/replication/overrun-resync", test_overrun_resync_replicates);
