@@ -514,6 +514,7 @@ static int fake_get_property(sd_bus *bus, const char *path, const char *interfac
                 { "CacheFull", NULL, 3 },
                 { "NetlinkOverruns", NULL, 4 },
                 { "KernelResyncs", NULL, 5 },
+                { "Role", "backup", 0 },
         };
         FakeState *s = userdata;
 
@@ -521,6 +522,8 @@ static int fake_get_property(sd_bus *bus, const char *path, const char *interfac
                 s->emitted = true;      /* fake_serve() emits the signals after this answer */
         if (streq(property, "NetlinkBufferSize"))
                 return sd_bus_message_append(reply, "u", (uint32_t) 212992);
+        if (streq(property, "InSync"))
+                return sd_bus_message_append(reply, "b", true);
         for (size_t i = 0; i < G_N_ELEMENTS(props); i++)
                 if (streq(property, props[i].name))
                         return props[i].string ? sd_bus_message_append(reply, "s", props[i].string) :
@@ -559,6 +562,8 @@ static const sd_bus_vtable fake_vtable[] = {
         FAKE_PROPERTY("NetlinkOverruns", "t"),
         FAKE_PROPERTY("NetlinkBufferSize", "u"),
         FAKE_PROPERTY("KernelResyncs", "t"),
+        FAKE_PROPERTY("Role", "s"),
+        FAKE_PROPERTY("InSync", "b"),
         SD_BUS_SIGNAL("Overrun", "tuu", 0),
         SD_BUS_SIGNAL("ResyncDone", "stt", 0),
         SD_BUS_SIGNAL("CommitDone", "ttttt", 0),
@@ -920,7 +925,8 @@ static const CtlCase ctl_cases[] = {
           "\"UptimeSeconds\":3661,\"InternalCacheSize\":8,\"ExternalCacheSize\":131072,"
           "\"InternalExpectCacheSize\":1,\"ExternalExpectCacheSize\":2,\"CacheLimit\":262144,"
           "\"EventsReceived\":1000,\"CacheFull\":3,\"NetlinkOverruns\":4,"
-          "\"NetlinkBufferSize\":212992,\"KernelResyncs\":5}\n", "", NULL },
+          "\"NetlinkBufferSize\":212992,\"KernelResyncs\":5,\"Role\":\"backup\","
+          "\"InSync\":1}\n", "", NULL },
         { "flush-kernel", { "flush", "kernel", NULL }, 0,
           "42 entries deleted from the kernel table.\n", "", "FlushKernel all\n" },
         { "flush-kernel-json", { "--json", "flush", "kernel", "ct", NULL }, 0, "{\"deleted\":42}\n",
