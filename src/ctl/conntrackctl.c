@@ -595,31 +595,11 @@ static int verb_stats(const Options *o, int argc, char **argv) {
 /* ---- reload, quit ---- */
 
 static int verb_reload(const Options *o, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(bus_client_freep) BusClient *c = NULL;
-        int r;
-
-        r = connect_daemon(o, &c);
-        if (r < 0)
-                return EXIT_FAILURE;
-        r = bus_client_call(c, "Reload", BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, NULL);
-        if (r < 0)
-                return call_failed(c, "reload the configuration", r, &error);
-        return EXIT_SUCCESS;
+        return call_simple(o, "Reload", "reload the configuration");
 }
 
 static int verb_reopen_logs(const Options *o, int argc, char **argv) {
-        _cleanup_(sd_bus_error_free) sd_bus_error error = SD_BUS_ERROR_NULL;
-        _cleanup_(bus_client_freep) BusClient *c = NULL;
-        int r;
-
-        r = connect_daemon(o, &c);
-        if (r < 0)
-                return EXIT_FAILURE;
-        r = bus_client_call(c, "ReopenLogFiles", BUS_CLIENT_LONG_TIMEOUT_USEC, &error, NULL, NULL);
-        if (r < 0)
-                return call_failed(c, "reopen the log files", r, &error);
-        return EXIT_SUCCESS;
+        return call_simple(o, "ReopenLogFiles", "reopen the log files");
 }
 
 static int verb_quit(const Options *o, int argc, char **argv) {
