@@ -863,6 +863,12 @@ static int method_get_statistics(sd_bus_message *message, void *userdata, sd_bus
         if (r >= 0 && (which < 0 || section_has_sync_counters(stats_sections[which])))
                 r = manager_append_sync_statistics(m, which < 0 ? "" : stats_sections[which],
                                                    reply);
+        /* keepalived.* (Sync { Keepalived }) */
+        if (r >= 0 && (which < 0 || streq(stats_sections[which], "runtime")))
+                r = keepalived_follow_append_statistics(m->keepalived, reply);
+        /* store.* (systemd's fd store across a restart; not in Stats mode) */
+        if (r >= 0 && (which < 0 || streq(stats_sections[which], "general")))
+                r = manager_store_append_statistics(m, reply);
         if (r < 0)
                 return r;
 

@@ -56,6 +56,7 @@ typedef enum Scope {
         SCOPE_UDP,
         SCOPE_TCP,
         SCOPE_OPTIONS,
+        SCOPE_KEEPALIVED,
         SCOPE_STATS,
         SCOPE_HELPER,
         SCOPE_HELPER_TYPE,
@@ -82,6 +83,7 @@ static const char *const scope_name[_SCOPE_MAX] = {
         [SCOPE_UDP] = "the UDP block",
         [SCOPE_TCP] = "the TCP block",
         [SCOPE_OPTIONS] = "the Options block",
+        [SCOPE_KEEPALIVED] = "the Keepalived block",
         [SCOPE_STATS] = "section Stats",
         [SCOPE_HELPER] = "section Helper",
         [SCOPE_HELPER_TYPE] = "the Helper Type block",
@@ -106,6 +108,7 @@ typedef struct Parser {
         unsigned netlink_growth_line;
         unsigned commit_timeout_line;
         unsigned disable_internal_cache_line;
+        unsigned keepalived_line;               /* the Keepalived block, 0 = none */
         unsigned syslog_line[2];                /* General, Stats */
         unsigned policy_line[3];                /* Filter Protocol, Address, State */
 } Parser;
@@ -1320,6 +1323,94 @@ static int kw_helper_policy(Parser *p, const Keyword *k, const Token *kw, void *
 }
 
 /* ---------------------------------------------------------------------------------------------- */
+/* Keepalived (ours) */
+
+#define KEEPALIVED_INSTANCE_MAX 127
+#define BUS_NAME_MAX 255
+
+static int kw_keepalived(Parser *p, const Keyword *k, const Token *kw, void *data) {
+        Config *c = data;
+        int r;
+
+        if (p->keepalived_line > 0)
+                return parser_error(p, kw->line, "Keepalived given twice (first at line %u)",
+                                    p->keepalived_line);
+        p->keepalived_line = kw->line;
+        r = parse_block(p, SCOPE_KEEPALIVED, data, kw);
+        if (r < 0)
+                return r;
+        if (!c->keepalived.instance)
+                return parser_error(p, kw->line, "the Keepalived block needs an Instance: the name "
+                                    "of the VRRP instance to follow");
+        return 0;
+}
+
+static int kw_keepalived_instance(Parser *p, const Keyword *k, const Token *kw, void *data) {
+        Config *c = data;
+        const Token *v = NULL;
+        char *s;
+        int r;
+
+        r = expect_value(p, kw, "the name of a VRRP instance", &v);
+        if (r < 0)
+                return r;
+        if (strlen(v->word) > KEEPALIVED_INSTANCE_MAX)
+                return parser_error(p, v->line, "Instance is longer than %u characters: '%s'",
+                                    KEEPALIVED_INSTANCE_MAX, v->word);
+        s = strdup(v->word);
+        if (!s)
+                return -ENOMEM;
+        free(c->keepalived.instance);
+        c->keepalived.instance = s;
+        return 0;
+}
+
+/* A well-known D-Bus name: two or more elements of [A-Za-z0-9_-], none starting with a digit. */
+static bool bus_name_is_valid(const char *s) {
+        size_t n = strlen(s), dots = 0;
+        bool start = true;
+
+        if (n == 0 || n > BUS_NAME_MAX)
+                return false;
+        for (; *s; s++) {
+                char c = *s;
+
+                if (c == '.') {
+                        if (start)
+                                return false;
+                        dots++;
+                        start = true;
+                        continue;
+                }
+                if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '-' ||
+                      (!start && c >= '0' && c <= '9')))
+                        return false;
+                start = false;
+        }
+        return !start && dots > 0;
+}
+
+static int kw_keepalived_service(Parser *p, const Keyword *k, const Token *kw, void *data) {
+        Config *c = data;
+        const Token *v = NULL;
+        char *s;
+        int r;
+
+        r = expect_value(p, kw, "a D-Bus name", &v);
+        if (r < 0)
+                return r;
+        if (!bus_name_is_valid(v->word))
+                return parser_error(p, v->line, "invalid value '%s' for Service: expected a D-Bus "
+                                    "name such as org.keepalived.Vrrp1", v->word);
+        s = strdup(v->word);
+        if (!s)
+                return -ENOMEM;
+        free(c->keepalived.service);
+        c->keepalived.service = s;
+        return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
 /* Sections */
 
 static int kw_general(Parser *p, const Keyword *k, const Token *kw, void *data) {
@@ -1416,6 +1507,13 @@ static const Keyword keywords[] = {
         { "CacheTimeout",       S(SYNC) | S(ALARM), kw_u32, CFG(cache_timeout) },
         /* ours: authenticated sync units (sync-auth.h) */
         { "AuthKeyFile",        S(SYNC), kw_path, CFG(auth_key_file), CONFIG_PATH_MAX - 1 },
+
+        /* ours: follow keepalived over D-Bus (keepalived-follow.h) */
+        { "Keepalived",         S(SYNC), kw_keepalived },
+        { "Instance",           S(KEEPALIVED), kw_keepalived_instance },
+        { "Service",            S(KEEPALIVED), kw_keepalived_service },
+        { "TrackFile",          S(KEEPALIVED), kw_path, CFG(keepalived.track_file),
+                                CONFIG_PATH_MAX - 1 },
 
         { "TCPWindowTracking",  S(OPTIONS), kw_bool, CFG(tcp_window_tracking) },
         { "ExpectationSync",    S(OPTIONS), kw_expectation_sync },

@@ -95,6 +95,9 @@ Config *config_free(Config *c) {
         }
         free(c->stats_log_file);
         free(c->auth_key_file);
+        free(c->keepalived.instance);
+        free(c->keepalived.service);
+        free(c->keepalived.track_file);
         free(c);
         return NULL;
 }

@@ -69,6 +69,14 @@ typedef struct ExpectationSyncConfig {
         char **helpers;                 /* NULL = all; else NULL-terminated list of prefixes */
 } ExpectationSyncConfig;
 
+/* Sync { Keepalived { ... } } (this implementation only): follow a VRRP instance of keepalived over
+ * D-Bus and run Promote / Demote on its transitions (keepalived-follow.h) */
+typedef struct KeepalivedConfig {
+        char *instance;         /* Instance: the VRRP instance's name; NULL = not following */
+        char *service;          /* Service: keepalived's bus name; NULL = org.keepalived.Vrrp1 */
+        char *track_file;       /* TrackFile: 0 once Promote finished, 1 otherwise; NULL = none */
+} KeepalivedConfig;
+
 typedef struct Config {
         char *path;                     /* the file parsed, for messages */
 
@@ -108,6 +116,7 @@ typedef struct Config {
         uint32_t error_queue_length;            /* 128 */
         ChannelConfig channels[CONFIG_CHANNELS_MAX];
         size_t n_channels;
+        KeepalivedConfig keepalived;            /* ours; read at start only */
 
         /* Stats */
         char *stats_log_file;                   /* NULL = off; on = /var/log/conntrackd-stats.log */

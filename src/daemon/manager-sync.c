@@ -495,7 +495,13 @@ int manager_sync_setup(Manager *m) {
 
         log_info("Replication in %s mode over %zu link(s), %zu bytes per datagram",
                  config_mode_to_string(c->mode), channel_set_count(m->channels), payload);
-        if (c->startup_resync && c->mode != CONFIG_MODE_ALARM)
+        if (m->caches_restored) {
+                /* The states came back whole from systemd's fd store: no full resync, and in
+                 * sync at once (what the peers sent meanwhile waits in a held sync socket). */
+                if (c->startup_resync)
+                        log_info("StartupResync skipped: the caches came back from the fd store");
+                sync_assume_in_sync(m->sync);
+        } else if (c->startup_resync && c->mode != CONFIG_MODE_ALARM)
                 (void) sync_request_resync(m->sync);
         return 0;
 }

@@ -861,6 +861,7 @@ int manager_new(const ManagerOptions *opts, Manager **ret) {
 Manager *manager_free(Manager *m) {
         if (!m)
                 return NULL;
+        manager_keepalived_done(m);
         manager_sync_done(m);
         manager_bus_done(m);
         m->resync_timer = sd_event_source_unref(m->resync_timer);
@@ -967,8 +968,14 @@ int manager_start(Manager *m) {
                 if (r < 0)
                         return r;
         }
+        /* The caches of a planned restart (systemd's fd store): after the dump, which decides
+         * what the internal cache holds, and before the replication starts (bulk, resync). */
+        manager_store_load(m);
 
         r = manager_bus_setup(m);
+        if (r < 0)
+                return r;
+        r = manager_keepalived_setup(m);
         if (r < 0)
                 return r;
 
@@ -996,7 +1003,13 @@ int manager_start(Manager *m) {
 }
 
 int manager_run(Manager *m) {
-        return sd_event_loop(m->event);
+        int r = sd_event_loop(m->event);
+
+        /* A planned stop (SIGTERM, Quit): the caches go to systemd's fd store now, while they are
+         * whole; manager_free() is too late, it tears them down with the rest. */
+        if (r >= 0 && m->state == MANAGER_STOPPING)
+                manager_store_save(m);
+        return r;
 }
 
 int manager_quit(Manager *m) {

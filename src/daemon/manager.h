@@ -18,6 +18,7 @@
 #include "config.h"
 #include "flow-log.h"
 #include "ct-format.h"
+#include "keepalived-follow.h"
 #include "kernel.h"
 #include "log.h"
 #include "sync.h"
@@ -173,6 +174,17 @@ struct Manager {
         uint64_t failover_start_usec;
         ManagerFailoverDoneFunc failover_done;
         void *failover_userdata;
+
+        /* systemd's file descriptor store across a planned restart, managed by manager-store.c */
+        bool caches_restored;           /* the caches came back whole from the store at start */
+        struct {
+                uint64_t restored_objects;      /* taken into the caches at start */
+                uint64_t saved_objects;         /* in the store found at start */
+                uint64_t rejected;              /* stores discarded (corrupt, foreign) */
+        } store;
+
+        /* Sync { Keepalived }: keepalived-follow.c */
+        KeepalivedFollow *keepalived;
 };
 
 int manager_new(const ManagerOptions *opts, Manager **ret);
@@ -247,6 +259,14 @@ void manager_sync_done(Manager *m);
 void manager_sync_local(Manager *m, CtKind kind, WireType type, const void *obj, CacheObject *o);
 /* Objects queued while a kernel resync runs: every dumped object is sent again. */
 void manager_sync_resync_sends(Manager *m, bool on);
+
+/* manager-store.c: the caches across a planned restart, through systemd's fd store.
+ * load: at start, after the kernel dump and before the replication is set up; takes the store
+ * named "conntrackd-caches" (LISTEN_FDNAMES) or discards it with a warning; sets caches_restored.
+ * save: after the loop ended with a planned stop (SIGTERM, Quit), with $NOTIFY_SOCKET set. */
+void manager_store_load(Manager *m);
+void manager_store_save(Manager *m);
+int manager_store_append_statistics(Manager *m, sd_bus_message *reply);   /* store.* */
 
 /* Open the log files again (General LogFile, Stats LogFile), e.g. after logrotate moved them:
  * SIGHUP (Reload) and ReopenLogFiles(). Returns the first error; what failed keeps its old file. */

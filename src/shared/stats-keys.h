@@ -38,6 +38,16 @@
  *      netlink.expect_events_new netlink.expect_events_update netlink.expect_events_destroy
  *      Stats mode only (flow-log.h): flowlog.records flowlog.lines_written flowlog.lines_lost
  *      flowlog.reopens
+ *      With Sync { Keepalived } only (keepalived-follow.h): keepalived.instance (s: the VRRP
+ *      instance followed) keepalived.state (s: INIT|BACKUP|MASTER|FAULT|STOP as keepalived last
+ *      reported it, "absent" while keepalived is not on the bus, "unknown" while the instance is
+ *      not found) keepalived.appeared (keepalived came on the bus) keepalived.transitions
+ *      (state changes seen) keepalived.promotes keepalived.demotes (run for a transition)
+ *      keepalived.failed (of those, failed at a step or refused) keepalived.queued (transitions
+ *      that waited for a running Promote/Demote) keepalived.track_file_errors
+ *      keepalived.last_duration_usec (from the last transition to the end of its Promote/Demote)
+ *      keepalived.last_transition_usec keepalived.last_done_usec (CLOCK_REALTIME; 0 = never)
+ *      with TrackFile: keepalived.gate_open (1 when the file says 0: the VIPs may come)
  *
  * sections "network", "link", "queue", "rsqueue", "process": filled by the replication issue;
  * today they hold "mode" only (and "process" never has children to list).
@@ -68,6 +78,10 @@
  *      Promote()): commit.started commit.finished commit.running (0/1) commit.objects_ok
  *      commit.objects_failed (flows and expectations) commit.duration_usec (sum of the
  *      finished commits) commit.last_duration_usec commit.last_finished_usec (CLOCK_REALTIME)
+ *   "general" (and ""), outside Stats mode: systemd's file descriptor store across a planned
+ *      restart (manager-store.c): store.restored_objects (objects of the store taken into the
+ *      caches at this start) store.saved_objects (objects in the store that the previous
+ *      instance handed over) store.rejected (stores discarded at start: corrupt or foreign)
  *   "link" (and the active link in "general", "expect", "network"), N = 0.. in config order:
  *      link<N>.type (s: "multicast"|"udp"|"tcp") link<N>.device (s)
  *      link<N>.status (s: "RUNNING"|"NO-CARRIER"|"DOWN") link<N>.role (s: "ACTIVE"|"BACKUP")

@@ -7,6 +7,14 @@
 #   test-failover.sh keepalived-legacy   the same with the 1.4.x client flags (-c -f -R -B -t -n)
 #   test-failover.sh keepalived-promote  the same with one call per transition: conntrackctl
 #                                        promote / demote (D-Bus Promote(), Demote())
+#   test-failover.sh keepalived-signals  no notify script: conntrackd follows keepalived's D-Bus
+#                                        signals (Sync { Keepalived }), the VIPs wait for its
+#                                        TrackFile; the VIP comes to the new master only after
+#                                        its commit finished (timestamps: ip monitor, the daemon's
+#                                        commit.last_finished_usec), in failover and failback
+#   test-failover.sh keepalived-signals-nogate  the same without TrackFile, the VIPs on the
+#                                        followed instance: reports when the VIP came and when
+#                                        the commit finished (the VIP first), asserts no order
 #   test-failover.sh nat-ftp-ipv6        the SNATed flows come back with their NAT, the FTP data
 #                                        connection survives and the committed control connection
 #                                        keeps its helper (a new active transfer works through the
@@ -58,6 +66,8 @@ case "$scenario" in
 keepalived-dbus|nat-ftp-ipv6|backup-restart) ;;
 keepalived-legacy) LAB_SCRIPTS=legacy ;;
 keepalived-promote) LAB_SCRIPTS=promote ;;
+keepalived-signals) LAB_SCRIPTS=signals ;;
+keepalived-signals-nogate) LAB_SCRIPTS=signals-nogate ;;
 no-replication) LAB_IMPL1=none LAB_IMPL2=none ;;
 mixed) LAB_IMPL1=debian ;;
 rolling-upgrade) LAB_IMPL1=debian LAB_IMPL2=debian ;;
@@ -123,8 +133,13 @@ failover() {
         t_kill=$MARK
         fw_fail "$from"
         lab_wait_roles "$to" 15 || fail "fw$to did not become MASTER"
-        T_VIP=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
-                "$LAB_DIR/fw$to.events")
+        if lab_signals; then
+                T_VIP=$(lab_vip_ms "$to" "$MARK")
+                [ -n "$T_VIP" ] || fail "ip monitor saw no VIP coming to fw$to"
+        else
+                T_VIP=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
+                        "$LAB_DIR/fw$to.events")
+        fi
         lab_wait "every flow to move through fw$to" 8 'traffic_check '"$T_VIP" \
                 || fail "flows moving through fw$to: $(traffic_count "$T_VIP")"
         info "fw$from down: fw$to took the VIPs after $((T_VIP - t_kill)) ms, all $FLOWS flows" \
@@ -132,6 +147,14 @@ failover() {
 }
 
 commit_line() {
+        if lab_signals; then
+                ctl "$1" --json stats | "$LAB_PY" -c '
+import json, sys
+s = json.load(sys.stdin)
+print("Promote after keepalived signal: commit of %d flows in %.1f ms" % (
+    s["commit.objects_ok"], s["commit.last_duration_usec"] / 1000.0))'
+                return 0
+        fi
         awk -v m="$MARK" '$1 > m && $2 == "primary" && ($3 " " $4 ~ /^(conntrackctl commit|conntrackd -c)/) {
                 $1 = ""; $2 = ""; print; exit }' "$LAB_DIR/fw$1.events" | sed 's/^ *//'
 }
@@ -148,8 +171,13 @@ failback() {
                 '[ "$(lab_flows_in 1 external)" -eq '"$FLOWS"' ]' \
                 || fail "fw1 resynced only $(lab_flows_in 1 external)/$FLOWS flows from fw2 before its promotion"
         lab_wait_roles 1 $((PREEMPT_DELAY + 15)) || fail "fw1 did not take the VIPs back"
-        t_master=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
-                "$LAB_DIR/fw1.events")
+        if lab_signals; then
+                t_master=$(lab_vip_ms 1 "$MARK")
+                [ -n "$t_master" ] || fail "ip monitor saw no VIP coming back to fw1"
+        else
+                t_master=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
+                        "$LAB_DIR/fw1.events")
+        fi
         lab_wait "every flow to move through fw1 again" 8 'traffic_check '"$t_master" \
                 || fail "flows moving through fw1 after the failback: $(traffic_count "$t_master")"
         info "fw1 back: MASTER after $((t_master - t_back)) ms, all flows moving ($(commit_line 1))"
@@ -160,6 +188,59 @@ failback() {
                         || fail "flows stalled after the failback: $(traffic_count $(( $(lab_ms) - 1500 )))"
                 sleep 0.2
         done
+}
+
+# vip_order SIDE SINCE_MS WHAT: with signals, when SIDE's keepalived said MASTER (the daemon saw
+# it), its commit finished, its Promote finished, and its LAN VIP appeared (ip monitor, the first
+# add after SINCE_MS), relative to SINCE_MS; gated (TrackFile): fails unless the VIP came after
+# the commit finished and after the Promote. Sets VIP_AFTER_COMMIT_MS.
+vip_order() {
+        local s=$1 since=$2 what=$3 out
+        out=$(ctl "$s" --json stats | "$LAB_PY" -c '
+import datetime, json, re, sys
+s, since = json.load(sys.stdin), int(sys.argv[2]) * 1000
+vip = None
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"\[([0-9T:.-]+)\] \d+: lan0\s+inet 10\.0\.1\.1/", line)
+    if m:
+        t = datetime.datetime.fromisoformat(m.group(1))
+        us = int(t.timestamp()) * 1000000 + t.microsecond
+        if us > since:
+            vip = us
+            break
+seen, commit = s["keepalived.last_transition_usec"], s["commit.last_finished_usec"]
+done = s["keepalived.last_done_usec"]
+if vip is None or s["keepalived.state"] != "MASTER" or not commit or not seen:
+    print("incomplete state=%s vip=%s commit=%s seen=%s" % (s["keepalived.state"], vip, commit,
+                                                            seen))
+    sys.exit(0)
+rel = lambda us: (us - since) / 1000.0
+print("%d %d keepalived MASTER seen +%.1f ms, commit finished +%.1f ms, Promote done +%.1f ms, "
+      "VIP 10.0.1.1 added +%.1f ms" % ((vip - commit) // 1000, vip - done, rel(seen), rel(commit),
+                                        rel(done), rel(vip)))' "$LAB_DIR/fw$s.ipmon.log" "$since") \
+                || fail "fw$s's statistics"
+        case "$out" in incomplete*) fail "fw$s after the $what: $out" ;; esac
+        VIP_AFTER_COMMIT_MS=${out%% *}
+        out=${out#* }
+        local after_done=${out%% *}
+        info "fw$s, $what, from its start: ${out#* }"
+        if lab_gated; then
+                if [ "$VIP_AFTER_COMMIT_MS" -lt 0 ] || [ "$after_done" -lt 0 ]; then
+                        fail "fw$s's VIP came before its commit/Promote finished: ${out#* }"
+                fi
+                info "fw$s: the VIP came $VIP_AFTER_COMMIT_MS ms after the commit finished"
+        elif [ "$VIP_AFTER_COMMIT_MS" -lt 0 ]; then
+                info "fw$s: without TrackFile the VIP came $(( -VIP_AFTER_COMMIT_MS )) ms BEFORE" \
+                        "the commit finished"
+        else
+                info "fw$s: without TrackFile the VIP came $VIP_AFTER_COMMIT_MS ms after the commit" \
+                        "finished (by chance)"
+        fi
+}
+
+# kstat SIDE KEY: a number or string of SIDE's statistics
+kstat() {
+        ctl "$1" --json stats | "$LAB_PY" -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$2"
 }
 
 # finish [post]: stop the traffic; every flow survived from $1 on (FTP post-check too with post)
@@ -219,6 +300,32 @@ keepalived-dbus|keepalived-legacy|keepalived-promote)
                 check_steps 1 primary "conntrackd -c" "conntrackd -f" "conntrackd -R" "conntrackd -B"
                 check_steps 2 backup "conntrackd -s" "conntrackd -t" "conntrackd -n"
         fi
+        finish "$t0" post
+        ;;
+keepalived-signals|keepalived-signals-nogate)
+        up
+        start_traffic
+        replicated 2
+        [ "$(kstat 2 keepalived.promotes)" -eq 0 ] || fail "fw2 promoted itself as a backup"
+        demotes1=$(kstat 1 keepalived.demotes)
+        t0=$(lab_ms)
+        failover 1 2
+        vip_order 2 "$MARK" "failover"
+        n=$(kstat 2 keepalived.promotes)
+        [ "$n" -eq 1 ] || fail "fw2: $n promotes"
+        lab_wait "fw1's daemon to see FAULT and demote" 10 '[ "$(kstat 1 keepalived.state)" = FAULT ] &&
+                [ "$(kstat 1 keepalived.demotes)" -gt '"$demotes1"' ]' \
+                || fail "fw1: keepalived.state $(kstat 1 keepalived.state), no Demote"
+        [ "$(kstat 2 keepalived.failed)" -eq 0 ] || fail "fw2: a Promote/Demote failed"
+        failback
+        vip_order 1 "$MARK" "failback"
+        lab_wait "fw2's daemon to see BACKUP" 10 '[ "$(kstat 2 keepalived.state)" = BACKUP ]' \
+                || fail "fw2: keepalived.state $(kstat 2 keepalived.state) after the failback"
+        for s in 1 2; do
+                [ "$(kstat "$s" keepalived.failed)" -eq 0 ] || fail "fw$s: a Promote/Demote failed"
+                [ "$(kstat "$s" keepalived.track_file_errors)" -eq 0 ] \
+                        || fail "fw$s: TrackFile errors"
+        done
         finish "$t0" post
         ;;
 nat-ftp-ipv6)

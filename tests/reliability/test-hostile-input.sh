@@ -178,7 +178,9 @@ stop_side 1
 stop_side 2
 info "PASS: fw2 (${IMPL[2]}) survived hostile sync traffic, its cache intact (seed $SEED)"
 
-if [ "$IMPL_B" = ours ] && [ -z "${HOSTILE_REFERENCE:-}" ] && [ -x "$DEBIAN_CONNTRACKD" ]; then
+# CTD_NO_REFERENCE (set by tools/run-tests for the sanitizer pass): no reference run
+if [ "$IMPL_B" = ours ] && [ -z "${HOSTILE_REFERENCE:-}" ] && [ -z "${CTD_NO_REFERENCE:-}" ] &&
+   [ -x "$DEBIAN_CONNTRACKD" ]; then
         info "reference: the same injection against Debian's conntrackd as fw2 (not judged)"
         HOSTILE_REFERENCE=1 HOSTILE_SEED=$SEED timeout 120 bash "$0" debian 2>&1 \
                 | sed 's/^/#   debian: /' || true

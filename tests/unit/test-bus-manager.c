@@ -1071,6 +1071,10 @@ static const char *const runtime_keys[] = {
         "netlink.events_destroy", "netlink.expect_events_new", "netlink.expect_events_update",
         "netlink.expect_events_destroy", NULL,
 };
+/* Outside Stats mode, in "general": systemd's fd store (manager-store.c) */
+static const char *const store_keys[] = {
+        "store.restored_objects", "store.saved_objects", "store.rejected", NULL,
+};
 /* Stats mode only: the flow log */
 static const char *const flow_log_keys[] = {
         "flowlog.records", "flowlog.lines_written", "flowlog.lines_lost", "flowlog.reopens", NULL,
@@ -1144,6 +1148,9 @@ static GPtrArray *expected_keys(Fixture *f, const char *section) {
         if ((streq(section, "runtime") || streq(section, "")) &&
             f->m->config->mode == CONFIG_MODE_STATS)
                 expect_keys(want, flow_log_keys);
+        if ((streq(section, "general") || streq(section, "")) &&
+            f->m->config->mode != CONFIG_MODE_STATS)
+                expect_keys(want, store_keys);
         g_ptr_array_sort(want, compare_strings);
         return want;
 }

@@ -784,6 +784,43 @@ static void test_expectation_sync(void) {
         config_diagnostics_clear(&d);
 }
 
+/* Sync { Keepalived { } } (ours): absent by default, every keyword, its place in the grammar. */
+static void test_keepalived(void) {
+        ConfigDiagnostics d = {};
+        Config *c;
+
+        /* a 1.4.7 file without it: nothing followed */
+        c = parse_ok("Sync { Mode FTFW { }" UDP_CHANNEL " }", NULL);
+        g_assert_null(c->keepalived.instance);
+        g_assert_null(c->keepalived.service);
+        g_assert_null(c->keepalived.track_file);
+        config_free(c);
+
+        c = parse_ok("Sync { Mode FTFW { }" UDP_CHANNEL " Keepalived { Instance VI_1 } }", &d);
+        g_assert_cmpstr(c->keepalived.instance, ==, "VI_1");
+        g_assert_null(c->keepalived.service);
+        g_assert_null(c->keepalived.track_file);
+        g_assert_cmpuint(d.n, ==, 0);
+        config_free(c);
+
+        /* every keyword, in any order; the block may come before the Mode */
+        c = parse_ok("Sync {\n Keepalived {\n  TrackFile /run/conntrackd/primary\n"
+                     "  Service org.keepalived.Vrrp1.fw2\n  Instance CONNTRACKD\n }\n"
+                     " Mode NOTRACK { }" UDP_CHANNEL "}", NULL);
+        g_assert_cmpstr(c->keepalived.instance, ==, "CONNTRACKD");
+        g_assert_cmpstr(c->keepalived.service, ==, "org.keepalived.Vrrp1.fw2");
+        g_assert_cmpstr(c->keepalived.track_file, ==, "/run/conntrackd/primary");
+        g_assert_cmpint(c->mode, ==, CONFIG_MODE_NOTRACK);
+        config_free(c);
+
+        /* the last Instance wins, as the other keywords of the grammar */
+        c = parse_ok("Sync { Mode ALARM { }" UDP_CHANNEL
+                     " Keepalived { Instance A Instance B-2.x } }", NULL);
+        g_assert_cmpstr(c->keepalived.instance, ==, "B-2.x");
+        config_free(c);
+        config_diagnostics_clear(&d);
+}
+
 /* Features recognised but not implemented here warn with file:line. */
 static void test_unimplemented_warnings(void) {
         static const struct {
@@ -1052,6 +1089,40 @@ static const ErrorCase error_cases[] = {
           PATH ":4: unknown keyword 'ExpectMin' in the Helper Policy block" },
         { "helper-setup", "Helper {\n Setup maybe\n}",
           PATH ":2: invalid value 'maybe' for Setup: expected on, off, yes or no" },
+        /* Keepalived (ours) */
+        { "keepalived-no-instance", "Sync {\n Keepalived {\n  TrackFile /run/x\n }\n}",
+          PATH ":2: the Keepalived block needs an Instance: the name of the VRRP instance to follow" },
+        { "keepalived-twice", "Sync {\n Keepalived { Instance A }\n Keepalived { Instance B }\n}",
+          PATH ":3: Keepalived given twice (first at line 2)" },
+        { "keepalived-in-general", "General {\n Keepalived { Instance A }\n}",
+          PATH ":2: Keepalived is not allowed in section General (allowed in: section Sync)" },
+        { "keepalived-in-stats", "Stats {\n Keepalived { Instance A }\n}",
+          PATH ":2: Keepalived is not allowed in section Stats (allowed in: section Sync)" },
+        { "keepalived-instance-outside", "Sync {\n Instance A\n}",
+          PATH ":2: Instance is not allowed in section Sync (allowed in: the Keepalived block)" },
+        { "keepalived-instance-missing", "Sync {\n Keepalived {\n  Instance\n }\n}",
+          PATH ":3: missing value for Instance: expected the name of a VRRP instance, got '}'" },
+        { "keepalived-instance-long", "Sync {\n Keepalived {\n  Instance "
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n }\n}",
+          PATH ":3: Instance is longer than 127 characters: "
+          "'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+          "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'" },
+        { "keepalived-service-one-element", "Sync {\n Keepalived {\n  Instance A\n  Service keepalived\n }\n}",
+          PATH ":4: invalid value 'keepalived' for Service: expected a D-Bus name such as "
+          "org.keepalived.Vrrp1" },
+        { "keepalived-service-digit", "Sync {\n Keepalived {\n  Instance A\n  Service org.1keepalived\n }\n}",
+          PATH ":4: invalid value 'org.1keepalived' for Service: expected a D-Bus name such as "
+          "org.keepalived.Vrrp1" },
+        { "keepalived-service-unique", "Sync {\n Keepalived {\n  Instance A\n  Service :1.5\n }\n}",
+          PATH ":4: invalid value ':1.5' for Service: expected a D-Bus name such as org.keepalived.Vrrp1" },
+        { "keepalived-service-quote", "Sync {\n Keepalived {\n  Instance A\n  Service org.a',b\n }\n}",
+          PATH ":4: invalid value 'org.a',b' for Service: expected a D-Bus name such as "
+          "org.keepalived.Vrrp1" },
+        { "keepalived-track-file-relative", "Sync {\n Keepalived {\n  Instance A\n  TrackFile run/x\n }\n}",
+          PATH ":4: invalid value 'run/x' for TrackFile: expected an absolute path" },
+        { "keepalived-unknown", "Sync {\n Keepalived {\n  Instance A\n  Priority 5\n }\n}",
+          PATH ":4: Priority is not allowed in the Keepalived block (allowed in: the Scheduler block)" },
 };
 
 static void test_error_case(const void *data) {
@@ -1251,6 +1322,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/config/channels", test_channels);
         g_test_add_func("/config/filter", test_filter);
         g_test_add_func("/config/expectation-sync", test_expectation_sync);
+        g_test_add_func("/config/keepalived", test_keepalived);
         g_test_add_func("/config/unimplemented-warnings", test_unimplemented_warnings);
         g_test_add_func("/config/removed-keywords", test_removed_keywords);
         g_test_add_func("/config/error-line-number", test_error_path);

@@ -13,6 +13,20 @@
 # Every lab lives in $LAB_ROOT/$LAB_ID (configs, logs, pid files, the traffic's status) and in the
 # namespaces hal-$LAB_ID-{client,fw1,fw2,server}; lab_down removes both, whatever state they are in.
 # Functions return non-zero (after lab_error) on failure; callers run with set -e and a trap.
+#
+# keepalived drives conntrackd in one of these ways ($LAB_SCRIPTS):
+#   dbus, legacy, promote   notify scripts (notify.sh) on the transitions of the sync group HALAB,
+#                           which holds the VIPs (instances LAN and WAN)
+#   signals                 no script: each firewall has its own system bus (a dbus-daemon with
+#                           keepalived's policy and ours, $LAB_DIR/fwN.bus); keepalived has
+#                           enable_dbus and conntrackd follows the VRRP instance CONNTRACKD (on
+#                           lan0, tracking wan0, only a link-local marker address) with
+#                           Sync { Keepalived { Instance CONNTRACKD TrackFile $LAB_DIR/fwN.primary } }. HALAB tracks that file
+#                           (weight 0): keepalived holds the VIPs in FAULT on a firewall until its
+#                           conntrackd finished the Promote, commit included
+#   signals-nogate          the same without the file: conntrackd follows LAN, the VIPs move with
+#                           it, before the commit (to measure what the file prevents)
+# With signals*, ip monitor records when the VIPs come and go ($LAB_DIR/fwN.ipmon, lab_vip_ms).
 
 LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_TOP=$(cd "$LAB_LIB_DIR/../.." && pwd)
@@ -26,8 +40,13 @@ SYNC_PORT=3780
 PURGE_TIMEOUT=5         # -t: the kernel table of a backup is flushed this long after it gave up
 PREEMPT_DELAY=2         # fw1 takes the VIPs back this long after it came back (time to resync)
 ADVERT_INT=0.2          # VRRPv3 advertisement interval: the backup takes over after ~0.7 s
+CTRL_INSTANCE=CONNTRACKD        # signals: the instance conntrackd follows (lan0, VRID 50, no VIPs)
+CTRL_VRID=50
 
 lab_error() { echo "ha-lab: $*" >&2; return 1; }
+# lab_signals: conntrackd follows keepalived over D-Bus (no notify script)
+lab_signals() { case "$LAB_SCRIPTS" in signals|signals-nogate) true ;; *) false ;; esac; }
+lab_gated() { [ "$LAB_SCRIPTS" = signals ]; }
 lab_ms() { date +%s%3N; }
 
 # lab_init ID: names and paths of lab ID (nothing is created)
@@ -95,6 +114,14 @@ lab_missing() {
         command -v conntrack >/dev/null || echo "conntrack (package conntrack)"
         [ -x "$KEEPALIVED" ] || echo "keepalived (package keepalived)"
         "$LAB_PY" -c 'import pyftpdlib' 2>/dev/null || echo "pyftpdlib (package python3-pyftpdlib)"
+        if lab_signals; then
+                command -v dbus-daemon >/dev/null || echo "dbus-daemon (package dbus)"
+                command -v busctl >/dev/null || echo "busctl (package systemd)"
+                [ -n "$(lab_keepalived_policy)" ] \
+                        || echo "keepalived's D-Bus policy (org.keepalived.Vrrp1.conf)"
+                [ "$LAB_IMPL1" = ours ] && [ "$LAB_IMPL2" = ours ] \
+                        || echo "our conntrackd on both firewalls (--scripts $LAB_SCRIPTS)"
+        fi
         local s impl
         for s in 1 2; do
                 impl=$(lab_impl "$s")
@@ -241,8 +268,99 @@ Sync {
         Options {
                 ExpectationSync on
         }
+$(lab_ctd_keepalived_block "$s")
 }
 CONF
+}
+
+# the Keepalived block of Sync (signals*), nothing otherwise
+lab_ctd_keepalived_block() {
+        local s=$1
+        if lab_gated; then
+                printf '        Keepalived {\n%16sInstance %s\n%16sTrackFile %s\n        }\n' \
+                        "" "$CTRL_INSTANCE" "" "$LAB_DIR/fw$s.primary"
+        elif lab_signals; then
+                printf '        Keepalived {\n                Instance LAN\n        }\n'
+        fi
+}
+
+# ---- the firewalls' system buses (signals*) -----------------------------------------------------
+
+lab_keepalived_policy() {
+        local f
+        for f in /etc/dbus-1/system.d/org.keepalived.Vrrp1.conf \
+                 /usr/share/dbus-1/system.d/org.keepalived.Vrrp1.conf; do
+                [ -f "$f" ] && { echo "$f"; return 0; }
+        done
+        return 0
+}
+
+lab_bus_address() { echo "unix:path=$LAB_DIR/fw$1.bus"; }
+
+# lab_bus_start SIDE: SIDE's own system bus, with keepalived's policy and ours (two keepalived
+# cannot own org.keepalived.Vrrp1 on one bus), and ip monitor of SIDE's addresses
+lab_bus_start() {
+        local s=$1
+        cat > "$LAB_DIR/fw$s.bus.conf" <<BUS
+<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>$(lab_bus_address "$s")</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <deny own="*"/>
+    <deny send_type="method_call"/>
+    <allow send_type="signal"/>
+    <allow send_requested_reply="true" send_type="method_return"/>
+    <allow send_requested_reply="true" send_type="error"/>
+    <allow receive_type="method_call"/>
+    <allow receive_type="method_return"/>
+    <allow receive_type="error"/>
+    <allow receive_type="signal"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
+    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
+  </policy>
+  <include>$(lab_keepalived_policy)</include>
+  <include>$LAB_TOP/dbus/org.netfilter.conntrackd1.conf</include>
+</busconfig>
+BUS
+        lab_spawn "fw$s.dbus" "${NS_FW[$s]}" dbus-daemon --config-file="$LAB_DIR/fw$s.bus.conf" \
+                --nofork --nopidfile --nosyslog
+        lab_wait "fw$s's system bus" 10 '[ -S "$LAB_DIR/fw'"$s"'.bus" ]' || {
+                cat "$LAB_DIR/fw$s.dbus.log" >&2
+                return 1
+        }
+        lab_spawn "fw$s.ipmon" "${NS_FW[$s]}" ip -ts monitor address
+}
+
+# lab_vip_ms SIDE SINCE_MS [Deleted]: when SIDE's LAN VIP was added (or removed) after SINCE_MS,
+# in ms, from ip monitor; empty if not
+lab_vip_ms() {
+        "$LAB_PY" - "$LAB_DIR/fw$1.ipmon.log" "$2" "${3:-}" <<'PY'
+import datetime, re, sys
+since, deleted = int(sys.argv[2]), sys.argv[3] == "Deleted"
+for line in open(sys.argv[1], errors="replace"):
+    m = re.match(r"\[([0-9T:.-]+)\] (Deleted )?\d+: lan0\s+inet 10\.0\.1\.1/", line)
+    if not m or bool(m.group(2)) != deleted:
+        continue
+    ms = int(datetime.datetime.fromisoformat(m.group(1)).timestamp() * 1000)
+    if ms > since:
+        print(ms)
+        break
+PY
+}
+
+# lab_gates_open: both TrackFiles say 0 (signals, without conntrackd: nothing else opens them)
+lab_gates_open() {
+        local s
+        for s in 1 2; do
+                echo 0 > "$LAB_DIR/fw$s.primary.tmp"
+                mv "$LAB_DIR/fw$s.primary.tmp" "$LAB_DIR/fw$s.primary"
+        done
 }
 
 # ctd SIDE ARGS...: SIDE's own 1.4.7 client (ours or Debian's), in SIDE's namespace
@@ -260,8 +378,10 @@ ctd_ready() { ctd "$1" -s 2>/dev/null | grep -q '^cache internal:'; }
 lab_ctd_start() {
         local s=$1
         [ "$(lab_impl "$s")" != none ] || return 0
+        local bus=()
+        if lab_signals; then bus=("DBUS_SYSTEM_BUS_ADDRESS=$(lab_bus_address "$s")"); fi
         lab_spawn "fw$s.conntrackd" "${NS_FW[$s]}" env -u NOTIFY_SOCKET -u WATCHDOG_USEC \
-                "$(lab_bin "$s")" -C "$LAB_DIR/fw$s.conf"
+                "${bus[@]}" "$(lab_bin "$s")" -C "$LAB_DIR/fw$s.conf"
         lab_wait "fw$s's conntrackd ($(lab_impl "$s")) to answer" 20 \
                 'lab_alive fw'"$s"'.conntrackd && ctd_ready '"$s" || {
                 tail -n 20 "$LAB_DIR/fw$s.conntrackd.log" >&2
@@ -307,8 +427,20 @@ lab_keepalived_conf() {
                 preempt="preempt_delay $PREEMPT_DELAY"
         fi
         lab_notify_env "$s"
-        local notify="$LAB_LIB_DIR/notify.sh $LAB_DIR/fw$s.notify.env"
-        cat > "$LAB_DIR/fw$s.keepalived.conf" <<CONF
+        local notify="$LAB_LIB_DIR/notify.sh $LAB_DIR/fw$s.notify.env" group
+        if lab_signals; then
+                group="        # no notify script: conntrackd follows keepalived over D-Bus"
+                lab_gated && group="$group
+        track_file {
+                conntrackd_primary weight 0
+        }"
+        else
+                group="        notify_master \"$notify primary\"
+        notify_backup \"$notify backup\"
+        notify_fault \"$notify fault\""
+        fi
+        {
+                cat <<CONF
 global_defs {
         router_id hal-fw$s
         vrrp_version 3
@@ -318,15 +450,39 @@ global_defs {
         vrrp_garp_master_repeat 3
         vrrp_garp_interval 0.001
         vrrp_gna_interval 0.001
+$(lab_signals && echo "        enable_dbus")
 }
+CONF
+                lab_gated && cat <<CONF
+# conntrackd writes 0 once its Promote (commit) is done, 1 otherwise
+track_file conntrackd_primary {
+        file "$LAB_DIR/fw$s.primary"
+        init_file 1
+}
+# followed by conntrackd: fails with either LAN link; VRRPv3 needs an address, a link-local
+# marker that no client uses (the service addresses are HALAB's)
+vrrp_instance $CTRL_INSTANCE {
+        state BACKUP
+        interface lan0
+        track_interface {
+                wan0
+        }
+        virtual_router_id $CTRL_VRID
+        priority $prio
+        advert_int $ADVERT_INT
+        $preempt
+        virtual_ipaddress {
+                169.254.50.1/32 dev lan0 scope link
+        }
+}
+CONF
+                cat <<CONF
 vrrp_sync_group HALAB {
         group {
                 LAN
                 WAN
         }
-        notify_master "$notify primary"
-        notify_backup "$notify backup"
-        notify_fault "$notify fault"
+$group
 }
 vrrp_instance LAN {
         state BACKUP
@@ -357,17 +513,48 @@ vrrp_instance WAN {
         }
 }
 CONF
+        } > "$LAB_DIR/fw$s.keepalived.conf"
 }
 
 lab_keepalived_start() {
-        local s=$1
-        lab_spawn "fw$s.keepalived" "${NS_FW[$s]}" "$KEEPALIVED" -f "$LAB_DIR/fw$s.keepalived.conf" \
+        local s=$1 bus=()
+        if lab_signals; then bus=("DBUS_SYSTEM_BUS_ADDRESS=$(lab_bus_address "$s")"); fi
+        lab_spawn "fw$s.keepalived" "${NS_FW[$s]}" env "${bus[@]}" \
+                "$KEEPALIVED" -f "$LAB_DIR/fw$s.keepalived.conf" \
                 -p "$LAB_DIR/fw$s.keepalived.main.pid" -r "$LAB_DIR/fw$s.keepalived.vrrp.pid" \
                 -c "$LAB_DIR/fw$s.keepalived.checkers.pid" -P -n -l -D -G
 }
 
-# fw_state SIDE: the last VRRP state whose notify script has finished (MASTER, BACKUP, FAULT)
-fw_state() { cat "$LAB_DIR/fw$1.state" 2>/dev/null || true; }
+# fw_state SIDE: the last VRRP state whose notify script has finished (MASTER, BACKUP, FAULT);
+# signals*: keepalived's state of the followed instance, once conntrackd is done with it (when
+# conntrackd runs)
+fw_state() {
+        lab_signals || { cat "$LAB_DIR/fw$1.state" 2>/dev/null || true; return 0; }
+        local ka
+        ka=$(ka_state "$1")
+        [ -n "$ka" ] || return 0
+        if lab_alive "fw$1.conntrackd"; then
+                ctl "$1" --json stats runtime 2>/dev/null | KA=$ka "$LAB_PY" -c '
+import json, os, sys
+s, ka = json.load(sys.stdin), os.environ["KA"]
+done = s.get("keepalived.last_done_usec", 0) >= s.get("keepalived.last_transition_usec", 1)
+gate = ka != "MASTER" or s.get("keepalived.gate_open", 1) == 1
+if s.get("keepalived.state") == ka and done and gate:
+    print(ka)' 2>/dev/null || true
+        else
+                echo "$ka"
+        fi
+}
+
+# ka_state SIDE: the state of the instance conntrackd follows (signals*), from keepalived's D-Bus
+# API: MASTER, BACKUP, FAULT, INIT; empty if keepalived does not answer
+ka_state() {
+        local path=/org/keepalived/Vrrp1/Instance/lan0/$CTRL_VRID/IPv4
+        lab_gated || path=/org/keepalived/Vrrp1/Instance/lan0/51/IPv4
+        busctl --address="$(lab_bus_address "$1")" get-property org.keepalived.Vrrp1 "$path" \
+                org.keepalived.Vrrp1.Instance State 2>/dev/null \
+                | awk '{ gsub("\"", "", $3); print toupper($3) }'
+}
 fw_has_vips() {
         ip -n "${NS_FW[$1]}" -4 addr show dev lan0 | grep -q ' 10\.0\.1\.1/' \
                 && ip -n "${NS_FW[$1]}" -4 addr show dev wan0 | grep -q ' 10\.0\.2\.1/'
@@ -503,6 +690,9 @@ ENV
         lab_topology
         lab_nft
         local s
+        if lab_signals; then
+                for s in 1 2; do lab_bus_start "$s"; done
+        fi
         for s in 1 2; do
                 lab_ctd_conf "$s"
                 lab_ctd_start "$s"
