@@ -20,7 +20,8 @@ Phases of 'inject' (each prints one line "phase=NAME datagrams=N bytes=B ..." wh
   newer      a "peer speaking a newer version": version 2 headers on real messages, attribute ids
              33..63 that 1.4.7 does not know, flag bit 0x80
   control    a flood of NACK (random ranges) and RESYNC control messages, --count of each, with
-             increasing sequence numbers; --seconds spreads them over that time
+             increasing sequence numbers after an ALIVE|HELLO (a restarted peer's first message);
+             --seconds spreads them over that time
 The sequence numbers of the phases after 'replay' start at --seq (default: now + 50 million, far
 ahead of a real peer's, whose sequence starts at time(NULL)) and increase by one per message.
 
@@ -243,6 +244,9 @@ class Injector:
     def control(self):
         t0 = time.monotonic()
         n = self.a.count
+        # an ALIVE with HELLO first, as a peer that restarted: a receiver that tells forged
+        # sequence jumps from its real peer's sequence (ours) takes the flood's numbers from here
+        self.send(msg(1, 10, 0x10 | 0x20, self.next_seq()))
         for i in range(n):
             lo = self.rng.getrandbits(32)
             self.send(msg(1, 10, 0x04, self.next_seq(),
