@@ -1046,6 +1046,11 @@ static void bus_emit_everywhere(Manager *m, BusEmitFunc f, const void *data, con
                         log_debug_errno(r, "Failed to emit %s on the system bus: %m", what);
         }
         for (size_t i = 0; i < m->n_private_buses; i++) {
+                /* Not to a peer still authenticating: a message before the end of its SASL
+                 * exchange breaks the connection (busctl saw EIO on a get-property made just
+                 * when InSync changed). It subscribes to nothing before it is running anyway. */
+                if (sd_bus_is_ready(m->private_buses[i]) <= 0)
+                        continue;
                 r = f(m, m->private_buses[i], data);
                 if (r < 0)
                         log_debug_errno(r, "Failed to emit %s on a private connection: %m", what);

@@ -929,9 +929,18 @@ int sync_receive(Sync *s, const uint8_t *buf, size_t size) {
                 }
         }
         if (valid > 0) {
+                bool first_contact = !s->peer_seen;
+
                 peer_seen(s);
                 if (s->refresh_pending && !s->refresh_heard)
                         refresh_note(s, false);
+                /* Our RESYNC went out before the peer listened (the first node to start): a
+                 * fresh peer never asks for what came before its start, so ask again. */
+                if (first_contact && s->refresh_pending && !s->refresh_acked &&
+                    !s->refresh_data_seen && s->settings.mode != CONFIG_MODE_ALARM) {
+                        log_info("peer seen for the first time: asking again for its states");
+                        (void) sync_request_resync(s);
+                }
                 if (s->peer_lost) {
                         s->peer_lost = false;
                         log_info("peer back");

@@ -7,6 +7,10 @@
 #   test-failover.sh keepalived-legacy   the same with the 1.4.x client flags (-c -f -R -B -t -n)
 #   test-failover.sh keepalived-promote  the same with one call per transition: conntrackctl
 #                                        promote / demote (D-Bus Promote(), Demote())
+#                                        promote and signals: keepalived tracks insync-check.sh;
+#                                        at the failback fw1 becomes MASTER only after its InSync
+#                                        turned true again (100 ms polls of InSync against the
+#                                        notify script's / the daemon's MASTER timestamp)
 #   test-failover.sh keepalived-signals  no notify script: conntrackd follows keepalived's D-Bus
 #                                        signals (Sync { Keepalived }), the VIPs wait for its
 #                                        TrackFile; the VIP comes to the new master only after
@@ -159,10 +163,58 @@ print("Promote after keepalived signal: commit of %d flows in %.1f ms" % (
                 $1 = ""; $2 = ""; print; exit }' "$LAB_DIR/fw$1.events" | sed 's/^ *//'
 }
 
+# insync_monitor_start: record fw1's InSync every 100 ms plus a busctl call ("MS true|false"
+# lines, MS alone when the daemon did not answer) in $LAB_DIR/fw1.insync.log, and note where
+# keepalived's log of fw1 ends
+insync_monitor_start() {
+        INSYNC_KA_LINES=$(wc -l < "$LAB_DIR/fw1.keepalived.log")
+        lab_spawn fw1.insync "${NS_FW[1]}" sh -c 'while :; do
+                v=$(busctl --timeout=1 --address="unix:path=$1" get-property \
+                        org.netfilter.conntrackd1 /org/netfilter/conntrackd1 \
+                        org.netfilter.conntrackd1.Manager InSync 2>/dev/null)
+                echo "$(date +%s%3N) ${v#b }"
+                sleep 0.1
+        done' sh "$LAB_DIR/fw1.ctl"
+}
+
+# insync_before_master T_BACK T_MASTER: fw1's InSync went false after T_BACK (its Demote asked
+# for a resync), turned true again, and stayed true, before fw1 became MASTER at T_MASTER; its
+# keepalived had its priority lowered meanwhile (vrrp_script conntrackd_insync)
+insync_before_master() {
+        local t_back=$1 t_master=$2 out ka
+        lab_stop fw1.insync
+        out=$(awk -v b="$t_back" -v m="$t_master" '
+                $1 <= b || $1 >= m { next }
+                p != "" && $1 - p > g { g = $1 - p }
+                { p = $1 }
+                $2 == "" { e++; next }
+                $2 != "true" { if (f == "") f = $1; t = ""; next }
+                f != "" && t == "" { t = $1 }
+                END { print (f == "" ? "-" : f), (t == "" ? "-" : t), e + 0, g + 0 }' \
+                "$LAB_DIR/fw1.insync.log")
+        local t_false t_true errors gap
+        read -r t_false t_true errors gap <<<"$out"
+        [ "$t_false" != - ] || fail "fw1's InSync never went false after its return (no resync?)"
+        [ "$t_true" != - ] || fail "fw1 became MASTER at $t_master while not InSync" \
+                "(false since $t_false): $(awk -v m="$t_master" '$1 > m - 1000 && $1 < m + 500' \
+                        "$LAB_DIR/fw1.insync.log" | paste -sd ' ')"
+        ka=$(tail -n +"$((INSYNC_KA_LINES + 1))" "$LAB_DIR/fw1.keepalived.log" \
+                | grep -E 'conntrackd_insync|priority|Entering' || true)
+        # keepalived logs "succeeded" when the script passes again after failing: the penalty was
+        # on after the return (set then, or still from the FAULT's Demote), and was lifted
+        [[ "$ka" == *"VRRP_Script(conntrackd_insync) succeeded"* ]] \
+                || fail "fw1's keepalived did not lift conntrackd_insync's penalty after its return: $ka"
+        info "fw1 InSync false at +$((t_false - t_back)) ms, true at T=$t_true" \
+                "(+$((t_true - t_back)) ms), MASTER at T'=$t_master (+$((t_master - t_back)) ms):" \
+                "$((t_master - t_true)) ms after InSync (polls every <= $gap ms, $errors unanswered)"
+}
+
 # failback: fw1 comes back, is BACKUP, resyncs from fw2, takes the VIPs back after its preempt
-# delay; every flow moves through fw1 again and still does after fw1's PurgeTimeout
+# delay (and, with the vrrp_script conntrackd_insync, only once it is InSync again); every flow
+# moves through fw1 again and still does after fw1's PurgeTimeout
 failback() {
         local t_back t_master until
+        if lab_insync_tracked; then insync_monitor_start; fi
         MARK=$(lab_ms)
         t_back=$MARK
         fw_repair 1
@@ -177,6 +229,12 @@ failback() {
         else
                 t_master=$(awk -v m="$MARK" '$1 > m && $2 == "primary" && $3 == "begin" { print $1; exit }' \
                         "$LAB_DIR/fw1.events")
+        fi
+        if lab_insync_tracked; then
+                # signals: keepalived's MASTER as conntrackd saw it, before the VIP came
+                local t_ka=$t_master
+                lab_signals && t_ka=$(( $(kstat 1 keepalived.last_transition_usec) / 1000 ))
+                insync_before_master "$t_back" "$t_ka"
         fi
         lab_wait "every flow to move through fw1 again" 8 'traffic_check '"$t_master" \
                 || fail "flows moving through fw1 after the failback: $(traffic_count "$t_master")"
@@ -379,7 +437,11 @@ backup-restart)
         lab_ctd_stop 2
         info "fw2's daemon stopped under traffic"
         lab_ctd_start 2 || fail "fw2's daemon did not restart"
-        [ "$(lab_flows_in 2 external)" -eq 0 ] || fail "a fresh daemon has a non-empty external cache"
+        # empty but for what live updates brought since its start (an update of a flow it does
+        # not know adds it): not the whole set, which only the resync below gives
+        fresh=$(lab_flows_in 2 external)
+        [ "$fresh" -lt "$FLOWS" ] || fail "a fresh daemon already holds $fresh flows"
+        info "fw2's fresh daemon holds $fresh flows (live updates since its start)"
         # what a backup does on start (primary-backup.sh's backup transition): ask for a resync
         ctl 2 request-resync >/dev/null || fail "request-resync failed"
         replicated 2

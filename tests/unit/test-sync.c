@@ -749,6 +749,27 @@ static void test_ftfw_in_sync(void) {
         pair_done(&p);
 }
 
+/* The first node to start asks for a resync before its peer listens: the request is lost, and a
+ * fresh peer never asks for what came before its start. The first contact makes it ask again. */
+static void test_ftfw_resync_before_peer(void) {
+        static Pair p;  /* megabytes: not on the stack */
+
+        pair_init(&p, CONFIG_MODE_FTFW, 300);
+        p.a.drop_all = p.b.drop_all = true;
+        for (uint16_t i = 0; i < 5; i++)
+                node_set(&p.a, i, 1, WIRE_CT_NEW);
+        g_assert_cmpint(sync_request_resync(p.b.sync), ==, 0);
+        pair_run(&p, 100 * USEC_PER_MSEC);
+        g_assert_cmpuint(p.a.bulks, ==, 0);
+
+        p.a.drop_all = p.b.drop_all = false;
+        pair_run(&p, 2600 * USEC_PER_MSEC);
+        g_assert_cmpuint(p.a.bulks, ==, 1);
+        assert_converged(&p.a, &p.b);
+        g_assert_true(sync_in_sync(p.b.sync));
+        pair_done(&p);
+}
+
 /* Run until b sees a in 'state', at most 'max_usec'. */
 static bool pair_run_until_peer(Pair *p, SyncPeerState state, uint64_t max_usec) {
         uint64_t end = g_get_monotonic_time() + max_usec;
@@ -845,5 +866,6 @@ int main(int argc, char *argv[]) {
         g_test_add_func("/sync/ftfw-resync-after-poison", test_ftfw_resync_after_poison);
         g_test_add_func("/sync/ftfw-resync-purges", test_ftfw_resync_purges);
         g_test_add_func("/sync/ftfw-in-sync", test_ftfw_in_sync);
+        g_test_add_func("/sync/ftfw-resync-before-peer", test_ftfw_resync_before_peer);
         return g_test_run();
 }

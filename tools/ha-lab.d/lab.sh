@@ -27,6 +27,10 @@
 #   signals-nogate          the same without the file: conntrackd follows LAN, the VIPs move with
 #                           it, before the commit (to measure what the file prevents)
 # With signals*, ip monitor records when the VIPs come and go ($LAB_DIR/fwN.ipmon, lab_vip_ms).
+# With signals and promote, the daemons have StartupResync and keepalived tracks the vrrp_script
+# conntrackd_insync (insync-check.sh: InSync or Role primary) with weight -INSYNC_WEIGHT in the
+# instances that elect the master (CONNTRACKD, LAN, WAN): a firewall without the peer's states
+# (resync after its Demote, peer lost) cannot take the VIPs from one that has them.
 
 LAB_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 LAB_TOP=$(cd "$LAB_LIB_DIR/../.." && pwd)
@@ -42,11 +46,16 @@ PREEMPT_DELAY=2         # fw1 takes the VIPs back this long after it came back (
 ADVERT_INT=0.2          # VRRPv3 advertisement interval: the backup takes over after ~0.7 s
 CTRL_INSTANCE=CONNTRACKD        # signals: the instance conntrackd follows (lan0, VRID 50, no VIPs)
 CTRL_VRID=50
+# the vrrp_script's penalty: above the priority gap (150 - 100), so that fw1 out of sync is below
+# fw2, and below fw2's priority; the same penalty on both keeps their order
+INSYNC_WEIGHT=60
 
 lab_error() { echo "ha-lab: $*" >&2; return 1; }
 # lab_signals: conntrackd follows keepalived over D-Bus (no notify script)
 lab_signals() { case "$LAB_SCRIPTS" in signals|signals-nogate) true ;; *) false ;; esac; }
 lab_gated() { [ "$LAB_SCRIPTS" = signals ]; }
+# lab_insync_tracked: keepalived tracks insync-check.sh (the modes where Promote sets Role)
+lab_insync_tracked() { case "$LAB_SCRIPTS" in signals|promote) true ;; *) false ;; esac; }
 lab_ms() { date +%s%3N; }
 
 # lab_init ID: names and paths of lab ID (nothing is created)
@@ -257,6 +266,7 @@ Sync {
         Mode FTFW {
                 ResendQueueSize 131072
                 PurgeTimeout $PURGE_TIMEOUT
+$(lab_insync_tracked && echo "                StartupResync on")
         }
         UDP {
                 IPv4_address 192.168.100.$s
@@ -374,6 +384,9 @@ ctl() { local s=$1; shift; "$CONNTRACKCTL" --address="unix:path=$LAB_DIR/fw$s.ct
 
 ctd_ready() { ctd "$1" -s 2>/dev/null | grep -q '^cache internal:'; }
 
+# lab_insync SIDE: SIDE's daemon has the peer's states or is primary (what keepalived tracks)
+lab_insync() { "$LAB_LIB_DIR/insync-check.sh" "$LAB_DIR/fw$1.ctl"; }
+
 # lab_ctd_start SIDE: start SIDE's conntrackd and wait until it answers
 lab_ctd_start() {
         local s=$1
@@ -427,7 +440,10 @@ lab_keepalived_conf() {
                 preempt="preempt_delay $PREEMPT_DELAY"
         fi
         lab_notify_env "$s"
-        local notify="$LAB_LIB_DIR/notify.sh $LAB_DIR/fw$s.notify.env" group
+        local notify="$LAB_LIB_DIR/notify.sh $LAB_DIR/fw$s.notify.env" group track=
+        lab_insync_tracked && track="        track_script {
+                conntrackd_insync
+        }"
         if lab_signals; then
                 group="        # no notify script: conntrackd follows keepalived over D-Bus"
                 lab_gated && group="$group
@@ -439,6 +455,10 @@ lab_keepalived_conf() {
         notify_backup \"$notify backup\"
         notify_fault \"$notify fault\""
         fi
+        # keepalived ignores a weighted track_script of a group's instances without this (both
+        # instances have the same weight)
+        lab_insync_tracked && group="$group
+        sync_group_tracking_weight"
         {
                 cat <<CONF
 global_defs {
@@ -451,6 +471,19 @@ global_defs {
         vrrp_garp_interval 0.001
         vrrp_gna_interval 0.001
 $(lab_signals && echo "        enable_dbus")
+}
+CONF
+                lab_insync_tracked && cat <<CONF
+# fails (priority -$INSYNC_WEIGHT) while conntrackd lacks the peer's states and is not primary;
+# failed until its first run
+vrrp_script conntrackd_insync {
+        script "$LAB_LIB_DIR/insync-check.sh $LAB_DIR/fw$s.ctl"
+        interval 1
+        timeout 1
+        fall 1
+        rise 1
+        weight -$INSYNC_WEIGHT
+        init_fail
 }
 CONF
                 lab_gated && cat <<CONF
@@ -471,6 +504,7 @@ vrrp_instance $CTRL_INSTANCE {
         priority $prio
         advert_int $ADVERT_INT
         $preempt
+$track
         virtual_ipaddress {
                 169.254.50.1/32 dev lan0 scope link
         }
@@ -491,6 +525,7 @@ vrrp_instance LAN {
         priority $prio
         advert_int $ADVERT_INT
         $preempt
+$track
         virtual_ipaddress {
                 10.0.1.1/24 dev lan0
         }
@@ -505,6 +540,7 @@ vrrp_instance WAN {
         priority $prio
         advert_int $ADVERT_INT
         $preempt
+$track
         virtual_ipaddress {
                 10.0.2.1/24 dev wan0
         }
@@ -523,6 +559,12 @@ lab_keepalived_start() {
                 "$KEEPALIVED" -f "$LAB_DIR/fw$s.keepalived.conf" \
                 -p "$LAB_DIR/fw$s.keepalived.main.pid" -r "$LAB_DIR/fw$s.keepalived.vrrp.pid" \
                 -c "$LAB_DIR/fw$s.keepalived.checkers.pid" -P -n -l -D -G
+}
+
+# lab_ka_insync_ok SIDE: the last verdict of SIDE's keepalived on its vrrp_script was a success
+lab_ka_insync_ok() {
+        grep -E -o 'VRRP_Script\(conntrackd_insync\) (succeeded|failed)' \
+                "$LAB_DIR/fw$1.keepalived.log" 2>/dev/null | tail -n 1 | grep -q succeeded
 }
 
 # fw_state SIDE: the last VRRP state whose notify script has finished (MASTER, BACKUP, FAULT);
@@ -703,6 +745,11 @@ ENV
         lab_keepalived_start 1
         lab_server_start
         lab_wait "fw1 to become MASTER" 15 '[ "$(fw_state 1)" = MASTER ] && fw_has_vips 1'
+        # fw1 became MASTER alone with the vrrp_script's penalty (its Demote as BACKUP at start
+        # asked for a resync); fw2 comes once fw1's Promote lifted it, not to preempt fw1
+        if lab_insync_tracked; then
+                lab_wait "fw1's vrrp_script conntrackd_insync to pass" 5 'lab_ka_insync_ok 1'
+        fi
         lab_keepalived_start 2
         lab_wait_roles 1 15
 }
