@@ -475,6 +475,13 @@ static void handle_ack(Sync *s, uint32_t from, uint32_t to) {
             !seq_after(s->refresh_seq, to)) {
                 s->refresh_acked = true;
                 refresh_note(s, false);
+        } else if (s->refresh_pending && !s->refresh_acked && !s->refresh_data_seen &&
+                   seq_after(from, s->refresh_seq)) {
+                /* The peer acknowledges what we sent after our RESYNC but not the RESYNC: it
+                 * went out before the peer listened (the first node to start), and a fresh
+                 * peer never asks for what came before its start. Ask again. */
+                log_info("the peer never got our resync request: asking again");
+                (void) sync_request_resync(s);
         }
         if (s->peer_restarted) {
                 size_t stale = rs_lower_bound(s, from), n = 0;
@@ -934,10 +941,11 @@ int sync_receive(Sync *s, const uint8_t *buf, size_t size) {
                 peer_seen(s);
                 if (s->refresh_pending && !s->refresh_heard)
                         refresh_note(s, false);
-                /* Our RESYNC went out before the peer listened (the first node to start): a
-                 * fresh peer never asks for what came before its start, so ask again. */
-                if (first_contact && s->refresh_pending && !s->refresh_acked &&
-                    !s->refresh_data_seen && s->settings.mode != CONFIG_MODE_ALARM) {
+                /* NOTRACK (no ACK to tell): our RESYNC may have gone out before the peer
+                 * listened (the first node to start): ask again at the first contact. FT-FW
+                 * learns it from the peer's ACKs (handle_ack()). */
+                if (first_contact && s->refresh_pending && !s->refresh_data_seen &&
+                    s->settings.mode == CONFIG_MODE_NOTRACK) {
                         log_info("peer seen for the first time: asking again for its states");
                         (void) sync_request_resync(s);
                 }
