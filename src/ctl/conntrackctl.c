@@ -181,13 +181,10 @@ static void print_cache_usage(const char *label, uint64_t n, uint64_t limit) {
 /* "3 min ago" for a CLOCK_REALTIME time in µs; "never" for 0 */
 static const char *format_ago(uint64_t realtime_usec, char buf[static TIMESPAN_MAX + 8]) {
         char span[TIMESPAN_MAX];
-        struct timespec ts;
-        uint64_t now;
+        uint64_t now = now_usec(CLOCK_REALTIME);
 
         if (realtime_usec == 0)
                 return "never";
-        (void) clock_gettime(CLOCK_REALTIME, &ts);
-        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
         (void) snprintf(buf, TIMESPAN_MAX + 8, "%s ago",
                         format_timespan(now > realtime_usec ? (now - realtime_usec) / USEC_PER_SEC : 0,
                                         span));

@@ -7,9 +7,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "bus-client.h"
+#include "log.h"
 
 int bus_client_open(const char *address, BusClient **ret) {
         _cleanup_(bus_client_freep) BusClient *c = NULL;
@@ -99,15 +99,12 @@ const char *bus_client_describe(const BusClient *c) {
 }
 
 int bus_client_wait_closed(BusClient *c, uint64_t timeout_usec) {
-        struct timespec ts;
         uint64_t now, deadline;
         int r;
 
         if (c->system_bus)
                 return -EOPNOTSUPP;
-        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-        now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
-        deadline = now + timeout_usec;
+        deadline = now_usec(CLOCK_MONOTONIC) + timeout_usec;
         for (;;) {
                 if (sd_bus_is_open(c->bus) <= 0)
                         return 0;
@@ -116,8 +113,7 @@ int bus_client_wait_closed(BusClient *c, uint64_t timeout_usec) {
                         return 0;
                 if (r > 0)
                         continue;
-                (void) clock_gettime(CLOCK_MONOTONIC, &ts);
-                now = (uint64_t) ts.tv_sec * USEC_PER_SEC + (uint64_t) ts.tv_nsec / 1000;
+                now = now_usec(CLOCK_MONOTONIC);
                 if (now >= deadline)
                         return -ETIMEDOUT;
                 r = sd_bus_wait(c->bus, deadline - now);
