@@ -38,12 +38,21 @@ static uint64_t manager_random(Manager *m) {
         return x * 0x2545f4914f6cdd1dULL;
 }
 
-/* ALARM: 1..RefreshTime seconds plus 0.2..1.0 s, as 1.4.7. */
+/* ALARM: when an object is sent again. The sync tick looks at the objects every SYNC_TICK_USEC,
+ * so an object due at T goes at the first tick after T: the delay is drawn in
+ * 0.2 s..RefreshTime - SYNC_TICK_USEC and the time between two messages about one flow is then
+ * never longer than RefreshTime (the man page's promise), while the sends of a large cache are
+ * spread over that time rather than all on one tick. RefreshTime 1 sends every object on every
+ * tick. (1.4.7 uses 1..RefreshTime s plus 0.2..1.0 s with a timer per object, which can exceed
+ * RefreshTime by up to a second.) */
 static uint64_t alarm_delay(Manager *m) {
-        uint64_t refresh = MAX(m->config->refresh_time, 1u);
+        uint64_t refresh = (uint64_t) MAX(m->config->refresh_time, 1u) * USEC_PER_SEC, span, low;
 
-        return (1 + manager_random(m) % refresh) * USEC_PER_SEC +
-               200 * USEC_PER_MSEC + manager_random(m) % (800 * USEC_PER_MSEC);
+        if (refresh <= SYNC_TICK_USEC)
+                return 0;
+        span = refresh - SYNC_TICK_USEC;
+        low = MIN(200 * USEC_PER_MSEC, span);
+        return low + manager_random(m) % (span - low + 1);
 }
 
 /* ---- local side ---- */
