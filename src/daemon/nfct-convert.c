@@ -142,7 +142,7 @@ static void put_counters(struct nlmsghdr *nlh, uint16_t type, uint64_t packets, 
 }
 
 /* The entry as the kernel reports it in a ctnetlink message. */
-static void ct_entry_put_nlmsg(struct nlmsghdr *nlh, const CtEntry *e) {
+void ct_entry_put_message(struct nlmsghdr *nlh, const CtEntry *e) {
         struct nfgenmsg *nfg;
         struct nlattr *nest;
         uint64_t a = e->attrs;
@@ -271,7 +271,7 @@ int ct_entry_to_nfct(const CtEntry *e, struct nf_conntrack **ret) {
 
         memset(u.buf, 0, sizeof(u.buf));
         nlh = mnl_nlmsg_put_header(u.buf);
-        ct_entry_put_nlmsg(nlh, e);
+        ct_entry_put_message(nlh, e);
 
         ct = nfct_new();
         if (!ct)
@@ -285,32 +285,84 @@ int ct_entry_to_nfct(const CtEntry *e, struct nf_conntrack **ret) {
         return 0;
 }
 
-/* ---- reading ---- */
+/* ---- reading ----
+ *
+ * Small inline readers of netlink attributes rather than libmnl's out-of-line getters: every
+ * event goes through here. An attribute is used only when its header and declared length fit
+ * in what contains it; a walk stops at the first one that does not (as libmnl's walkers do). */
 
-typedef struct AttrTable {
-        const struct nlattr **tb;
-        unsigned max;
-} AttrTable;
+static inline uint16_t nla_type_of(const struct nlattr *a) {
+        return a->nla_type & NLA_TYPE_MASK;
+}
 
-static int attr_table_cb(const struct nlattr *attr, void *data) {
-        AttrTable *t = data;
-        unsigned type = mnl_attr_get_type(attr);
+static inline const void *nla_data(const struct nlattr *a) {
+        return (const char *) a + NLA_HDRLEN;
+}
 
-        if (type <= t->max)
-                t->tb[type] = attr;
-        return MNL_CB_OK;
+static inline size_t nla_payload_len(const struct nlattr *a) {
+        return a->nla_len - NLA_HDRLEN;
+}
+
+static inline uint8_t nla_u8(const struct nlattr *a) {
+        return *(const uint8_t *) nla_data(a);
+}
+
+static inline uint16_t nla_u16(const struct nlattr *a) {
+        uint16_t v;
+
+        memcpy(&v, nla_data(a), sizeof(v));
+        return v;
+}
+
+static inline uint32_t nla_u32(const struct nlattr *a) {
+        uint32_t v;
+
+        memcpy(&v, nla_data(a), sizeof(v));
+        return v;
+}
+
+static inline uint64_t nla_u64(const struct nlattr *a) {
+        uint64_t v;
+
+        memcpy(&v, nla_data(a), sizeof(v));
+        return v;
+}
+
+/* Fill tb[type] for each well-formed attribute of the len bytes at data (type <= max). */
+static void attrs_fill(const void *data, size_t len, const struct nlattr **tb, unsigned max) {
+        const char *p = data;
+
+        while (len >= NLA_HDRLEN) {
+                const struct nlattr *a = (const struct nlattr *) p;
+                size_t step;
+
+                if (a->nla_len < NLA_HDRLEN || a->nla_len > len)
+                        return;
+                if (nla_type_of(a) <= max)
+                        tb[nla_type_of(a)] = a;
+                step = NLA_ALIGN(a->nla_len);
+                if (step >= len)
+                        return;
+                p += step;
+                len -= step;
+        }
 }
 
 static int parse_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max) {
-        AttrTable t = { tb, max };
-
-        if (mnl_attr_parse_nested(nest, attr_table_cb, &t) < 0)
-                return -EBADMSG;
+        attrs_fill(nla_data(nest), nla_payload_len(nest), tb, max);
         return 0;
 }
 
+/* The top-level attributes of a ctnetlink message, after its nfgenmsg header. */
+static void nlmsg_attrs_fill(const struct nlmsghdr *nlh, const struct nlattr **tb, unsigned max) {
+        size_t off = MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(struct nfgenmsg));
+
+        if (nlh->nlmsg_len > off)
+                attrs_fill((const char *) nlh + off, nlh->nlmsg_len - off, tb, max);
+}
+
 static bool attr_len_ok(const struct nlattr *a, size_t len) {
-        return a && mnl_attr_get_payload_len(a) >= len;
+        return a && nla_payload_len(a) >= len;
 }
 
 /* A CTA_TUPLE_* nest of the given family into a CtTuple. */
@@ -332,19 +384,19 @@ static int tuple_from_nest(const struct nlattr *nest, uint8_t l3, CtTuple *ret) 
         if (l3 == AF_INET) {
                 if (!attr_len_ok(ip[CTA_IP_V4_SRC], 4) || !attr_len_ok(ip[CTA_IP_V4_DST], 4))
                         return -EBADMSG;
-                memcpy(&t.src.ip, mnl_attr_get_payload(ip[CTA_IP_V4_SRC]), 4);
-                memcpy(&t.dst.ip, mnl_attr_get_payload(ip[CTA_IP_V4_DST]), 4);
+                memcpy(&t.src.ip, nla_data(ip[CTA_IP_V4_SRC]), 4);
+                memcpy(&t.dst.ip, nla_data(ip[CTA_IP_V4_DST]), 4);
         } else if (l3 == AF_INET6) {
                 if (!attr_len_ok(ip[CTA_IP_V6_SRC], 16) || !attr_len_ok(ip[CTA_IP_V6_DST], 16))
                         return -EBADMSG;
-                memcpy(&t.src.in6, mnl_attr_get_payload(ip[CTA_IP_V6_SRC]), 16);
-                memcpy(&t.dst.in6, mnl_attr_get_payload(ip[CTA_IP_V6_DST]), 16);
+                memcpy(&t.src.in6, nla_data(ip[CTA_IP_V6_SRC]), 16);
+                memcpy(&t.dst.in6, nla_data(ip[CTA_IP_V6_DST]), 16);
         } else
                 return -EAFNOSUPPORT;
 
         if (!attr_len_ok(pr[CTA_PROTO_NUM], 1))
                 return -EBADMSG;
-        t.l4 = mnl_attr_get_u8(pr[CTA_PROTO_NUM]);
+        t.l4 = nla_u8(pr[CTA_PROTO_NUM]);
         if (ct_proto_is_icmp(t.l4)) {
                 bool v4 = t.l4 == IPPROTO_ICMP;
                 const struct nlattr *type = pr[v4 ? CTA_PROTO_ICMP_TYPE : CTA_PROTO_ICMPV6_TYPE],
@@ -352,16 +404,16 @@ static int tuple_from_nest(const struct nlattr *nest, uint8_t l3, CtTuple *ret) 
                                     *id = pr[v4 ? CTA_PROTO_ICMP_ID : CTA_PROTO_ICMPV6_ID];
 
                 if (attr_len_ok(type, 1))
-                        t.icmp.type = mnl_attr_get_u8(type);
+                        t.icmp.type = nla_u8(type);
                 if (attr_len_ok(code, 1))
-                        t.icmp.code = mnl_attr_get_u8(code);
+                        t.icmp.code = nla_u8(code);
                 if (attr_len_ok(id, 2))
-                        t.icmp.id = ntohs(mnl_attr_get_u16(id));
+                        t.icmp.id = ntohs(nla_u16(id));
         } else if (ct_proto_has_ports(t.l4)) {
                 if (attr_len_ok(pr[CTA_PROTO_SRC_PORT], 2))
-                        t.sport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_SRC_PORT]));
+                        t.sport = ntohs(nla_u16(pr[CTA_PROTO_SRC_PORT]));
                 if (attr_len_ok(pr[CTA_PROTO_DST_PORT], 2))
-                        t.dport = ntohs(mnl_attr_get_u16(pr[CTA_PROTO_DST_PORT]));
+                        t.dport = ntohs(nla_u16(pr[CTA_PROTO_DST_PORT]));
         }
         *ret = t;
         return 0;
@@ -369,12 +421,11 @@ static int tuple_from_nest(const struct nlattr *nest, uint8_t l3, CtTuple *ret) 
 
 /* One top-level attribute of a ctnetlink message (after the nfgenmsg header), or NULL. */
 static const struct nlattr *nlmsg_find_attr(const struct nlmsghdr *nlh, uint16_t type) {
-        const struct nlattr *attr;
+        const struct nlattr *tb[CTA_MAX + 1] = {};
 
-        mnl_attr_for_each(attr, nlh, sizeof(struct nfgenmsg))
-                if (mnl_attr_get_type(attr) == type)
-                        return attr;
-        return NULL;
+        /* every message type read here has fewer attribute types than CTA_MAX */
+        nlmsg_attrs_fill(nlh, tb, CTA_MAX);
+        return type <= CTA_MAX ? tb[type] : NULL;
 }
 
 typedef enum TupleKind {
@@ -702,8 +753,7 @@ void ct_entry_derive_nat(CtEntry *e) {
 
 /* Timestamps straight from the message: some library versions store the start time as the stop
  * time when both are present. */
-static void timestamp_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *e) {
-        const struct nlattr *nest = nlmsg_find_attr(nlh, CTA_TIMESTAMP);
+static void timestamp_from_nest(const struct nlattr *nest, CtEntry *e) {
         const struct nlattr *tb[CTA_TIMESTAMP_MAX + 1] = {};
 
         e->attrs &= ~(uint64_t) CT_ATTR_TIMESTAMP;
@@ -712,13 +762,17 @@ static void timestamp_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *e) {
                 return;
         if (!attr_len_ok(tb[CTA_TIMESTAMP_START], 8))
                 return;
-        e->timestamp.start = be64toh(mnl_attr_get_u64(tb[CTA_TIMESTAMP_START]));
+        e->timestamp.start = be64toh(nla_u64(tb[CTA_TIMESTAMP_START]));
         if (attr_len_ok(tb[CTA_TIMESTAMP_STOP], 8))
-                e->timestamp.stop = be64toh(mnl_attr_get_u64(tb[CTA_TIMESTAMP_STOP]));
+                e->timestamp.stop = be64toh(nla_u64(tb[CTA_TIMESTAMP_STOP]));
         e->attrs |= CT_ATTR_TIMESTAMP;
 }
 
-int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
+static void timestamp_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *e) {
+        timestamp_from_nest(nlmsg_find_attr(nlh, CTA_TIMESTAMP), e);
+}
+
+int ct_entry_from_nlmsg_nfct(const struct nlmsghdr *nlh, CtEntry *ret) {
         _cleanup_(nfct_destroyp) struct nf_conntrack *ct = NULL;
         CtEntry e;
         int r;
@@ -746,6 +800,245 @@ int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
                         return r;
         }
         timestamp_from_nlmsg(nlh, &e);
+        ct_entry_derive_nat(&e);
+
+        *ret = e;
+        return 0;
+}
+
+/* ---- the event path: ctnetlink messages read directly ----
+ *
+ * Every conntrack event, dump part and get reply goes through here, so this reads the message
+ * itself with libmnl instead of building an nf_conntrack (an allocation, a full parse and some
+ * forty getter calls per event, the largest share of the daemon's CPU time under an event burst).
+ * It reads what ct_entry_put_message() writes, which is what the kernel sends; the library's reading
+ * stays as ct_entry_from_nlmsg_nfct(), the reference the unit tests compare this with. */
+
+static uint32_t attr_be32(const struct nlattr *a) {
+        return be32toh(nla_u32(a));
+}
+
+static int protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e) {
+        const struct nlattr *tb[CTA_PROTOINFO_MAX + 1] = {};
+
+        if (parse_nested(nest, tb, CTA_PROTOINFO_MAX) < 0)
+                return -EBADMSG;
+
+        if (l4 == IPPROTO_TCP && tb[CTA_PROTOINFO_TCP]) {
+                const struct nlattr *t[CTA_PROTOINFO_TCP_MAX + 1] = {};
+                const struct nlattr *fo, *fr;
+
+                if (parse_nested(tb[CTA_PROTOINFO_TCP], t, CTA_PROTOINFO_TCP_MAX) < 0)
+                        return -EBADMSG;
+                if (attr_len_ok(t[CTA_PROTOINFO_TCP_STATE], 1)) {
+                        e->tcp.state = nla_u8(t[CTA_PROTOINFO_TCP_STATE]);
+                        e->attrs |= CT_ATTR_TCP_STATE;
+                }
+                if (attr_len_ok(t[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL], 1) ||
+                    attr_len_ok(t[CTA_PROTOINFO_TCP_WSCALE_REPLY], 1)) {
+                        if (attr_len_ok(t[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL], 1))
+                                e->tcp.wscale_orig = nla_u8(t[CTA_PROTOINFO_TCP_WSCALE_ORIGINAL]);
+                        if (attr_len_ok(t[CTA_PROTOINFO_TCP_WSCALE_REPLY], 1))
+                                e->tcp.wscale_repl = nla_u8(t[CTA_PROTOINFO_TCP_WSCALE_REPLY]);
+                        e->attrs |= CT_ATTR_TCP_WSCALE;
+                }
+                /* struct nf_ct_tcp_flags: the flags byte, then the mask byte */
+                fo = t[CTA_PROTOINFO_TCP_FLAGS_ORIGINAL];
+                fr = t[CTA_PROTOINFO_TCP_FLAGS_REPLY];
+                if (attr_len_ok(fo, 2) || attr_len_ok(fr, 2)) {
+                        if (attr_len_ok(fo, 2)) {
+                                const uint8_t *b = nla_data(fo);
+
+                                e->tcp.flags_orig = b[0];
+                                e->tcp.mask_orig = b[1];
+                        }
+                        if (attr_len_ok(fr, 2)) {
+                                const uint8_t *b = nla_data(fr);
+
+                                e->tcp.flags_repl = b[0];
+                                e->tcp.mask_repl = b[1];
+                        }
+                        e->attrs |= CT_ATTR_TCP_FLAGS;
+                }
+        } else if (l4 == IPPROTO_SCTP && tb[CTA_PROTOINFO_SCTP]) {
+                const struct nlattr *t[CTA_PROTOINFO_SCTP_MAX + 1] = {};
+
+                if (parse_nested(tb[CTA_PROTOINFO_SCTP], t, CTA_PROTOINFO_SCTP_MAX) < 0)
+                        return -EBADMSG;
+                if (attr_len_ok(t[CTA_PROTOINFO_SCTP_STATE], 1)) {
+                        e->sctp.state = nla_u8(t[CTA_PROTOINFO_SCTP_STATE]);
+                        if (attr_len_ok(t[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL], 4))
+                                e->sctp.vtag_orig = attr_be32(t[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL]);
+                        if (attr_len_ok(t[CTA_PROTOINFO_SCTP_VTAG_REPLY], 4))
+                                e->sctp.vtag_repl = attr_be32(t[CTA_PROTOINFO_SCTP_VTAG_REPLY]);
+                        e->attrs |= CT_ATTR_SCTP_STATE;
+                }
+        } else if (l4 == IPPROTO_DCCP && tb[CTA_PROTOINFO_DCCP]) {
+                const struct nlattr *t[CTA_PROTOINFO_DCCP_MAX + 1] = {};
+
+                if (parse_nested(tb[CTA_PROTOINFO_DCCP], t, CTA_PROTOINFO_DCCP_MAX) < 0)
+                        return -EBADMSG;
+                if (attr_len_ok(t[CTA_PROTOINFO_DCCP_STATE], 1)) {
+                        e->dccp.state = nla_u8(t[CTA_PROTOINFO_DCCP_STATE]);
+                        if (attr_len_ok(t[CTA_PROTOINFO_DCCP_ROLE], 1))
+                                e->dccp.role = nla_u8(t[CTA_PROTOINFO_DCCP_ROLE]);
+                        e->attrs |= CT_ATTR_DCCP_STATE;
+                }
+        }
+        return 0;
+}
+
+/* One CTA_NAT_SEQ_ADJ_* nest: all three values, or false. */
+static bool seq_adj_from_nest(const struct nlattr *nest, uint32_t *pos, uint32_t *before,
+                              uint32_t *after) {
+        const struct nlattr *tb[CTA_NAT_SEQ_MAX + 1] = {};
+
+        if (!nest || parse_nested(nest, tb, CTA_NAT_SEQ_MAX) < 0 ||
+            !attr_len_ok(tb[CTA_NAT_SEQ_CORRECTION_POS], 4) ||
+            !attr_len_ok(tb[CTA_NAT_SEQ_OFFSET_BEFORE], 4) ||
+            !attr_len_ok(tb[CTA_NAT_SEQ_OFFSET_AFTER], 4))
+                return false;
+        *pos = attr_be32(tb[CTA_NAT_SEQ_CORRECTION_POS]);
+        *before = attr_be32(tb[CTA_NAT_SEQ_OFFSET_BEFORE]);
+        *after = attr_be32(tb[CTA_NAT_SEQ_OFFSET_AFTER]);
+        return true;
+}
+
+/* One CTA_COUNTERS_* nest (64-bit values, or the old 32-bit ones); false if it has neither. */
+static bool counters_from_nest(const struct nlattr *nest, uint64_t *packets, uint64_t *bytes) {
+        const struct nlattr *tb[CTA_COUNTERS_MAX + 1] = {};
+        bool any = false;
+
+        if (!nest || parse_nested(nest, tb, CTA_COUNTERS_MAX) < 0)
+                return false;
+        if (attr_len_ok(tb[CTA_COUNTERS_PACKETS], 8)) {
+                *packets = be64toh(nla_u64(tb[CTA_COUNTERS_PACKETS]));
+                any = true;
+        } else if (attr_len_ok(tb[CTA_COUNTERS32_PACKETS], 4)) {
+                *packets = attr_be32(tb[CTA_COUNTERS32_PACKETS]);
+                any = true;
+        }
+        if (attr_len_ok(tb[CTA_COUNTERS_BYTES], 8)) {
+                *bytes = be64toh(nla_u64(tb[CTA_COUNTERS_BYTES]));
+                any = true;
+        } else if (attr_len_ok(tb[CTA_COUNTERS32_BYTES], 4)) {
+                *bytes = attr_be32(tb[CTA_COUNTERS32_BYTES]);
+                any = true;
+        }
+        return any;
+}
+
+int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
+        const struct nlattr *tb[CTA_MAX + 1] = {};
+        const struct nfgenmsg *nfg;
+        CtEntry e = {};
+        uint8_t l3;
+        int r;
+
+        if (!nlh || !ret)
+                return -EINVAL;
+        if (nlh->nlmsg_len < MNL_NLMSG_HDRLEN + MNL_ALIGN(sizeof(*nfg)))
+                return -EBADMSG;
+        nfg = mnl_nlmsg_get_payload(nlh);
+        l3 = nfg->nfgen_family;
+        if (!l3_valid(l3))
+                return -EAFNOSUPPORT;
+
+        nlmsg_attrs_fill(nlh, tb, CTA_MAX);
+
+        if (!tb[CTA_TUPLE_ORIG])
+                return -EBADMSG;
+        r = tuple_from_nest(tb[CTA_TUPLE_ORIG], l3, &e.orig);
+        if (r < 0)
+                return r;
+        if (tb[CTA_TUPLE_REPLY]) {
+                r = tuple_from_nest(tb[CTA_TUPLE_REPLY], l3, &e.reply);
+                if (r < 0)
+                        return r;
+                e.attrs |= CT_ATTR_REPLY;
+        }
+        if (tb[CTA_TUPLE_MASTER] && tuple_from_nest(tb[CTA_TUPLE_MASTER], l3, &e.master) >= 0)
+                e.attrs |= CT_ATTR_MASTER;
+
+        if (attr_len_ok(tb[CTA_ZONE], 2))
+                e.zone = be16toh(nla_u16(tb[CTA_ZONE]));
+
+#define BE32_ATTR(cta, field, bit)                                      \
+        if (attr_len_ok(tb[cta], 4)) {                                  \
+                e.field = attr_be32(tb[cta]);                           \
+                e.attrs |= (bit);                                       \
+        }
+        BE32_ATTR(CTA_STATUS, status, CT_ATTR_STATUS);
+        BE32_ATTR(CTA_TIMEOUT, timeout, CT_ATTR_TIMEOUT);
+        BE32_ATTR(CTA_MARK, mark, CT_ATTR_MARK);
+        BE32_ATTR(CTA_SECMARK, secmark, CT_ATTR_SECMARK);
+        BE32_ATTR(CTA_ID, id, CT_ATTR_ID);
+        BE32_ATTR(CTA_USE, use, CT_ATTR_USE);
+#undef BE32_ATTR
+
+        if (tb[CTA_PROTOINFO]) {
+                r = protoinfo_from_nest(tb[CTA_PROTOINFO], e.orig.l4, &e);
+                if (r < 0)
+                        return r;
+        }
+
+        if (seq_adj_from_nest(tb[CTA_NAT_SEQ_ADJ_ORIG], &e.seq_adj.orig_pos, &e.seq_adj.orig_before,
+                              &e.seq_adj.orig_after) &&
+            seq_adj_from_nest(tb[CTA_NAT_SEQ_ADJ_REPLY], &e.seq_adj.repl_pos, &e.seq_adj.repl_before,
+                              &e.seq_adj.repl_after))
+                e.attrs |= CT_ATTR_NAT_SEQ_ADJ;
+        else
+                memset(&e.seq_adj, 0, sizeof(e.seq_adj));
+
+        if (tb[CTA_HELP]) {
+                const struct nlattr *h[CTA_HELP_MAX + 1] = {};
+
+                if (parse_nested(tb[CTA_HELP], h, CTA_HELP_MAX) >= 0 && h[CTA_HELP_NAME]) {
+                        const char *name = nla_data(h[CTA_HELP_NAME]);
+                        size_t n = strnlen(name, MIN((size_t) nla_payload_len(h[CTA_HELP_NAME]),
+                                                     sizeof(e.helper) - 1));
+
+                        if (n > 0) {
+                                memcpy(e.helper, name, n);
+                                e.attrs |= CT_ATTR_HELPER;
+                        }
+                }
+        }
+
+        if (tb[CTA_LABELS]) {
+                /* the kernel's bitmap in 32-bit words; what lies beyond 128 bits is not kept */
+                size_t n = MIN((size_t) nla_payload_len(tb[CTA_LABELS]) / 4 * 4,
+                               sizeof(e.labels));
+
+                memcpy(e.labels, nla_data(tb[CTA_LABELS]), n);
+                e.attrs |= CT_ATTR_LABELS;
+        }
+
+        if (tb[CTA_SYNPROXY]) {
+                const struct nlattr *sp[CTA_SYNPROXY_MAX + 1] = {};
+
+                if (parse_nested(tb[CTA_SYNPROXY], sp, CTA_SYNPROXY_MAX) >= 0 &&
+                    attr_len_ok(sp[CTA_SYNPROXY_ISN], 4) && attr_len_ok(sp[CTA_SYNPROXY_ITS], 4) &&
+                    attr_len_ok(sp[CTA_SYNPROXY_TSOFF], 4)) {
+                        e.synproxy.isn = attr_be32(sp[CTA_SYNPROXY_ISN]);
+                        e.synproxy.its = attr_be32(sp[CTA_SYNPROXY_ITS]);
+                        e.synproxy.tsoff = attr_be32(sp[CTA_SYNPROXY_TSOFF]);
+                        e.attrs |= CT_ATTR_SYNPROXY;
+                }
+        }
+
+        {
+                /* both directions read, whichever has counters */
+                bool o = counters_from_nest(tb[CTA_COUNTERS_ORIG], &e.counters.packets_orig,
+                                            &e.counters.bytes_orig);
+                bool r2 = counters_from_nest(tb[CTA_COUNTERS_REPLY], &e.counters.packets_repl,
+                                             &e.counters.bytes_repl);
+
+                if (o || r2)
+                        e.attrs |= CT_ATTR_COUNTERS;
+        }
+
+        timestamp_from_nest(tb[CTA_TIMESTAMP], &e);
         ct_entry_derive_nat(&e);
 
         *ret = e;

@@ -29,6 +29,11 @@ int ct_entry_from_nfct(const struct nf_conntrack *ct, CtEntry *ret);
 /* A ctnetlink conntrack message (event, dump part, get reply) with the NAT attributes derived
  * from the reply tuple. -EBADMSG if malformed or without an original tuple. */
 int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret);
+/* The same through libnetfilter_conntrack's parser: the reference ct_entry_from_nlmsg() is
+ * tested against (it reads the message itself, for speed). */
+int ct_entry_from_nlmsg_nfct(const struct nlmsghdr *nlh, CtEntry *ret);
+/* Write e as the kernel's CT_NEW event message into nlh (a header already put). */
+void ct_entry_put_message(struct nlmsghdr *nlh, const CtEntry *e);
 
 /*
  * Set CT_ATTR_SNAT/DNAT/SPAT/DPAT (and the nat.* values) from the reply tuple as 1.4.7 does
