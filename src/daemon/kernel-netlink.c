@@ -31,6 +31,11 @@
 
 /* The kernel builds dump datagrams of up to 32 KiB; events are far smaller. */
 #define NETLINK_RECV_SIZE (64u * 1024u)
+/* Events are read EVENT_BATCH datagrams per recvmmsg(): a ctnetlink event is one datagram of
+ * well under 1 KiB (every attribute, IPv6, labels), and a system call per event is most of the
+ * cost of an event burst. A datagram larger than its slot is counted as failed, as before. */
+#define EVENT_BATCH 64u
+#define EVENT_SLOT_SIZE (4u * 1024u)
 #define NETLINK_SEND_SIZE 4096u
 /* NLM_F_DUMP_INTR: the table changed under the dump; start over, but not forever. */
 #define DUMP_MAX_ATTEMPTS 8
@@ -59,6 +64,10 @@ typedef struct NetlinkKernel {
         RateLimit parse_ratelimit;
         RateLimit recv_ratelimit;
         uint8_t *batch_buf;             /* BATCH_BUFFER_SIZE, allocated on first use */
+        uint8_t *event_buf;             /* EVENT_BATCH slots of EVENT_SLOT_SIZE */
+        struct mmsghdr event_msgs[EVENT_BATCH];
+        struct iovec event_iov[EVENT_BATCH];
+        struct sockaddr_nl event_addr[EVENT_BATCH];
         size_t batch_max;               /* bytes per batch datagram (send buffer bound) */
 } NetlinkKernel;
 
@@ -164,6 +173,7 @@ static void netlink_close(Kernel *k) {
         netlink_socket_close(&n->dump);
         netlink_socket_close(&n->write);
         free(n->batch_buf);
+        free(n->event_buf);
         free(n);
         k->data = NULL;
 }
@@ -800,6 +810,32 @@ static void handle_event(Kernel *k, const struct nlmsghdr *nlh) {
                 k->stats.events_unknown++;
 }
 
+/* Up to max (at most EVENT_BATCH) datagrams of the event socket; their count, or a negative
+ * errno (-EAGAIN when there is nothing). */
+static int netlink_recv_events(NetlinkKernel *n, unsigned max) {
+        int got;
+
+        max = MIN(MAX(max, 1u), EVENT_BATCH);
+        for (unsigned i = 0; i < max; i++) {
+                n->event_iov[i] = (struct iovec) {
+                        .iov_base = n->event_buf + (size_t) i * EVENT_SLOT_SIZE,
+                        .iov_len = EVENT_SLOT_SIZE,
+                };
+                n->event_msgs[i] = (struct mmsghdr) {
+                        .msg_hdr = {
+                                .msg_name = &n->event_addr[i],
+                                .msg_namelen = sizeof(n->event_addr[i]),
+                                .msg_iov = &n->event_iov[i],
+                                .msg_iovlen = 1,
+                        },
+                };
+        }
+        got = recvmmsg(mnl_socket_get_fd(n->events.nl), n->event_msgs, max, MSG_DONTWAIT, NULL);
+        if (got < 0)
+                return negative_errno();
+        return got;
+}
+
 static int kernel_on_readable(sd_event_source *s, int fd, uint32_t revents, void *userdata) {
         Kernel *k = userdata;
         NetlinkKernel *n = nk(k);
@@ -807,36 +843,22 @@ static int kernel_on_readable(sd_event_source *s, int fd, uint32_t revents, void
 
         /* Level triggered: whatever is left after the limit wakes us up again. */
         while (limit == 0 || handled < limit) {
-                const struct nlmsghdr *nlh;
-                ssize_t got;
-                int len;
+                /* an event is a datagram: never more than the limit leaves */
+                unsigned want = limit == 0 ? EVENT_BATCH : limit - handled;
+                int got = netlink_recv_events(n, want);
 
-                got = netlink_recv(&n->events);
                 if (got < 0) {
-                        int r = (int) got;
+                        int r = got;
 
                         if (r == -EAGAIN || r == -EWOULDBLOCK)
                                 break;
                         if (r == -EINTR)
                                 continue;
-                        if (r == -ESRCH) {
-                                /* sent by a process, not the kernel: not an event (counted
-                                 * against the limit, so a flood cannot starve the loop) */
-                                k->stats.events_unknown++;
-                                handled++;
-                                continue;
-                        }
                         if (r == -ENOBUFS) {
                                 /* events were dropped; the socket itself is fine */
                                 k->stats.overruns++;
                                 if (k->handlers.overrun)
                                         k->handlers.overrun(k, k->handlers.userdata);
-                                continue;
-                        }
-                        if (r == -ENOSPC) {
-                                /* truncated datagram: its events are lost */
-                                k->stats.events_failed++;
-                                handled++;
                                 continue;
                         }
                         if (ratelimit_below(&n->recv_ratelimit))
@@ -845,12 +867,35 @@ static int kernel_on_readable(sd_event_source *s, int fd, uint32_t revents, void
                         break;
                 }
 
-                len = (int) got;
-                for (nlh = (const struct nlmsghdr *) n->events.buf; mnl_nlmsg_ok(nlh, len);
-                     nlh = mnl_nlmsg_next(nlh, &len)) {
-                        handle_event(k, nlh);
-                        handled++;
+                for (int i = 0; i < got; i++) {
+                        const struct msghdr *mh = &n->event_msgs[i].msg_hdr;
+                        const struct nlmsghdr *nlh;
+                        int len = (int) n->event_msgs[i].msg_len;
+
+                        if (mh->msg_flags & MSG_TRUNC) {
+                                /* truncated datagram: its events are lost */
+                                k->stats.events_failed++;
+                                handled++;
+                                continue;
+                        }
+                        if (mh->msg_namelen != sizeof(struct sockaddr_nl) ||
+                            n->event_addr[i].nl_pid != 0) {
+                                /* Only the kernel's count: any process may send to a netlink
+                                 * port id, and a forged "event" must not become a flow
+                                 * (counted against the limit, so a flood cannot starve the
+                                 * loop). */
+                                k->stats.events_unknown++;
+                                handled++;
+                                continue;
+                        }
+                        for (nlh = (const struct nlmsghdr *) mh->msg_iov->iov_base;
+                             mnl_nlmsg_ok(nlh, len); nlh = mnl_nlmsg_next(nlh, &len)) {
+                                handle_event(k, nlh);
+                                handled++;
+                        }
                 }
+                if ((unsigned) got < MIN(want, EVENT_BATCH))
+                        break;  /* drained: the next wake-up says when there is more */
         }
         return 0;
 }
@@ -1016,6 +1061,13 @@ static int netlink_subscribe(Kernel *k, sd_event *e) {
         if (r < 0)
                 return log_error_errno(r, "Failed to open the ctnetlink event socket: %m");
         fd = mnl_socket_get_fd(n->events.nl);
+        if (!n->event_buf) {
+                n->event_buf = malloc((size_t) EVENT_BATCH * EVENT_SLOT_SIZE);
+                if (!n->event_buf) {
+                        netlink_socket_close(&n->events);
+                        return log_oom();
+                }
+        }
 
         groups[n_groups++] = NFNLGRP_CONNTRACK_NEW;
         groups[n_groups++] = NFNLGRP_CONNTRACK_UPDATE;

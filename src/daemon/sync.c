@@ -29,6 +29,8 @@ typedef enum HelloState {
 
 /* One message that went out in FT-FW and waits for an ACK. Data messages keep their encoded
  * bytes (about 100 bytes a flow), which is enough to find the object again for a resend. */
+typedef struct RsChunk RsChunk;
+
 typedef struct RsEntry {
         uint32_t seq;
         bool live;              /* false: acknowledged or resent, slot not reclaimed yet */
@@ -36,8 +38,21 @@ typedef struct RsEntry {
         uint8_t flags;          /* control: ACK/NACK/RESYNC */
         uint32_t from, to;      /* control range */
         uint16_t len;
-        uint8_t *msg;           /* data: the message as sent */
+        uint8_t *msg;           /* data: the message as sent, in chunk */
+        RsChunk *chunk;
 } RsEntry;
+
+/* The bytes of the queued messages: appended to chunks of RS_CHUNK_SIZE, a chunk freed (or, the
+ * current one, reused) once none of its messages is referenced any more. One allocation per few
+ * hundred messages instead of one each: under an event burst malloc/free of every message was
+ * a large share of the daemon's time. */
+#define RS_CHUNK_SIZE (64u * 1024u)
+
+struct RsChunk {
+        size_t used;
+        size_t refs;
+        uint8_t data[];
+};
 
 struct Sync {
         sd_event *event;
@@ -63,6 +78,7 @@ struct Sync {
         bool peer_restarted;            /* purge what its first ACK shows it will never ask for */
         RsEntry *rs;            /* ring */
         size_t rs_capacity, rs_head, rs_count, rs_live;
+        RsChunk *rs_chunk;              /* where the next queued message goes */
         uint32_t ack_from;
         bool ack_from_set;
         uint32_t window;
@@ -157,10 +173,47 @@ static RsEntry *rs_at(const Sync *s, size_t i) {
         return &s->rs[(s->rs_head + i) % s->rs_capacity];
 }
 
+/* Room for len bytes of a message; NULL on ENOMEM. */
+static uint8_t *rs_msg_alloc(Sync *s, size_t len, RsChunk **ret_chunk) {
+        RsChunk *c = s->rs_chunk;
+        uint8_t *p;
+
+        assert(len <= RS_CHUNK_SIZE);
+        if (c && c->refs == 0)
+                c->used = 0;
+        if (!c || c->used + len > RS_CHUNK_SIZE) {
+                c = malloc(sizeof(RsChunk) + RS_CHUNK_SIZE);
+                if (!c)
+                        return NULL;
+                *c = (RsChunk) {};
+                /* the previous current chunk goes when its last message does */
+                if (s->rs_chunk && s->rs_chunk->refs == 0)
+                        free(s->rs_chunk);
+                s->rs_chunk = c;
+        }
+        p = c->data + c->used;
+        c->used += len;
+        c->refs++;
+        *ret_chunk = c;
+        return p;
+}
+
+static void rs_msg_release(Sync *s, RsEntry *e) {
+        RsChunk *c = e->chunk;
+
+        if (!c)
+                return;
+        e->chunk = NULL;
+        e->msg = NULL;
+        assert(c->refs > 0);
+        if (--c->refs == 0 && c != s->rs_chunk)
+                free(c);
+}
+
 static void rs_entry_clear(Sync *s, RsEntry *e) {
         if (e->live)
                 s->rs_live--;
-        free(e->msg);
+        rs_msg_release(s, e);
         *e = (RsEntry) {};
 }
 
@@ -201,9 +254,9 @@ static int rs_grow(Sync *s) {
 }
 
 /* Append; when the queue is at ResendQueueSize the oldest entry goes (as 1.4.7). */
-static void rs_append(Sync *s, const RsEntry *e) {
+static void rs_append(Sync *s, RsEntry *e) {
         if (s->rs_count == s->rs_capacity && rs_grow(s) < 0 && s->rs_count == 0) {
-                free(e->msg);
+                rs_msg_release(s, (RsEntry *) e);
                 s->stats.rsqueue_dropped++;
                 return;
         }
@@ -388,13 +441,14 @@ static int send_object(Sync *s, WireType type, CtKind kind, const void *obj) {
                 return r;
         }
         if (s->settings.mode == CONFIG_MODE_FTFW) {
-                uint8_t *copy = malloc((size_t) len);
+                RsChunk *chunk;
+                uint8_t *copy = rs_msg_alloc(s, (size_t) len, &chunk);
 
                 if (!copy)
                         return -ENOMEM;
                 memcpy(copy, msg, (size_t) len);
                 rs_append(s, &(RsEntry) { .seq = seq, .live = true, .len = (uint16_t) len,
-                                          .msg = copy });
+                                          .msg = copy, .chunk = chunk });
         }
         return 0;
 }
@@ -460,8 +514,7 @@ static void resend_data(Sync *s, const RsEntry *e) {
 static bool rs_entry_done(Sync *s, RsEntry *e) {
         if (!e->live)
                 return false;
-        free(e->msg);
-        e->msg = NULL;
+        rs_msg_release(s, e);
         e->live = false;
         s->rs_live--;
         return true;
@@ -534,7 +587,7 @@ static void handle_nack(Sync *s, uint32_t from, uint32_t to) {
                         s->stats.resent++;
                 } else
                         resend_data(s, &taken[i]);
-                free(taken[i].msg);
+                rs_msg_release(s, &taken[i]);
         }
         free(taken);
         rs_trim_front(s);
@@ -1061,6 +1114,7 @@ Sync *sync_free(Sync *s) {
         sd_event_source_disable_unref(s->bulk_source);
         sd_event_source_disable_unref(s->refresh_source);
         rs_clear(s);
+        free(s->rs_chunk);
         free(s->rs);
         free(s->buf);
         sd_event_unref(s->event);
