@@ -174,9 +174,14 @@ static int write_object(Cache *c, CacheObject *o, void *userdata) {
                 w->error = -E2BIG;
                 return w->error;
         }
-        n = kind == CT_KIND_CT ? wire_encode_ct(msg, sizeof msg, WIRE_CT_NEW, 0, 0, &o->ct, &all)
-                               : wire_encode_expect(msg, sizeof msg, WIRE_EXP_NEW, 0, 0, &o->exp,
-                                                    &all);
+        if (kind == CT_KIND_CT) {
+                CtEntry e;
+
+                cache_object_ct(o, &e);
+                n = wire_encode_ct(msg, sizeof msg, WIRE_CT_NEW, 0, 0, &e, &all);
+        } else
+                n = wire_encode_expect(msg, sizeof msg, WIRE_EXP_NEW, 0, 0, cache_object_expect(o),
+                                       &all);
         if (n < 0 || wire_frame_next(msg, (size_t) n, &off, &f, NULL) != 1 ||
             off != (size_t) n || wire_frame_decode(&f, WIRE_CLASSIFY_FULL, &m, NULL) < 0) {
                 w->skipped++;

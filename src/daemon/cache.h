@@ -14,26 +14,47 @@
 
 #include "ct-entry.h"
 
+typedef struct Cache Cache;
+
+/*
+ * One object of a cache. Its public fields may be read and (the times) written by the caller;
+ * the flow or expectation itself is read with cache_object_ct() / cache_object_expect() (or
+ * cache_object_get()), never in place: a flow is kept in two parts, the attributes every flow
+ * has inline and the rarely present ones (master tuple, NAT, sequence adjustment, helper,
+ * labels, synproxy, counters, timestamps, SCTP and DCCP state) in an allocation of their own
+ * only when present, so that a plain flow costs well under half of a CtEntry.
+ */
 typedef struct CacheObject {
         struct CacheObject *next;       /* hash chain; private */
         uint32_t hash;                  /* private */
-        uint64_t generation;            /* last cache_begin_generation() that touched it */
+        uint32_t generation;            /* private: last cache_begin_generation() that touched it */
         uint64_t added_usec;            /* when it was added ("active since"), caller's clock */
         uint64_t updated_usec;          /* last add or update */
         uint64_t sync_usec;             /* replication's own (ALARM: next refresh); 0 at add */
-        union {
-                CtEntry ct;
-                CtExpect exp;
-        };
+        void *extra;                    /* private */
+        _Alignas(8) unsigned char data[]; /* private: a CtEntry's first part, or a CtExpect */
 } CacheObject;
+
+/* The flow of an object of a CT_KIND_CT cache, whole. */
+void cache_object_ct(const CacheObject *o, CtEntry *ret);
+/* The same as a value, for short reads (cache_object_ct_value(o).mark). */
+static inline CtEntry cache_object_ct_value(const CacheObject *o) {
+        CtEntry e;
+
+        cache_object_ct(o, &e);
+        return e;
+}
+/* The expectation of an object of a CT_KIND_EXPECT cache. */
+const CtExpect *cache_object_expect(const CacheObject *o);
+/* Either: the flow, written to *buf, or the expectation in place; a CtEntry or a CtExpect
+ * according to the cache's kind, valid while the object is. */
+const void *cache_object_get(const Cache *c, const CacheObject *o, CtEntry *buf);
 
 typedef struct CacheStats {
         uint64_t add_ok, add_fail, add_fail_nomem, add_fail_nospace;
         uint64_t upd_ok, upd_fail, upd_fail_enoent;
         uint64_t del_ok, del_fail, del_fail_enoent;
 } CacheStats;
-
-typedef struct Cache Cache;
 
 /* Change hooks, e.g. for replication. Called after the change; 'o' is valid during the call. */
 typedef struct CacheHooks {

@@ -81,7 +81,9 @@ static uint32_t commit_timeout(const CommitOptions *o, bool has_timeout, uint32_
 }
 
 static void prepare_ct(const CommitOptions *o, const CacheObject *obj, CtEntry *ret) {
-        CtEntry e = obj->ct;
+        CtEntry e;
+
+        cache_object_ct(obj, &e);
 
         e.timeout = commit_timeout(o, e.attrs & CT_ATTR_TIMEOUT, e.timeout, obj->updated_usec);
         e.attrs |= CT_ATTR_TIMEOUT;
@@ -112,7 +114,7 @@ static void prepare_ct(const CommitOptions *o, const CacheObject *obj, CtEntry *
 }
 
 static void prepare_expect(const CommitOptions *o, const CacheObject *obj, CtExpect *ret) {
-        CtExpect x = obj->exp;
+        CtExpect x = *cache_object_expect(obj);
 
         x.timeout = commit_timeout(o, x.attrs & CT_EXP_ATTR_TIMEOUT, x.timeout, obj->updated_usec);
         x.attrs |= CT_EXP_ATTR_TIMEOUT;
@@ -131,10 +133,14 @@ static int snapshot_ct_one(Cache *cache, CacheObject *obj, void *userdata) {
 
         if (s->front >= s->back)
                 return -ERANGE;         /* more objects than cache_size() said: a bug */
-        if (obj->ct.attrs & CT_ATTR_MASTER)
-                prepare_ct(s->o, obj, &s->c->cts[--s->back]);
+        CtEntry e;
+
+        /* unrelated flows from the front, related ones (a master tuple) from the back */
+        prepare_ct(s->o, obj, &e);
+        if (e.attrs & CT_ATTR_MASTER)
+                s->c->cts[--s->back] = e;
         else
-                prepare_ct(s->o, obj, &s->c->cts[s->front++]);
+                s->c->cts[s->front++] = e;
         return 0;
 }
 

@@ -81,8 +81,13 @@ void manager_sync_local(Manager *m, CtKind kind, WireType type, const void *obj,
                 (void) queue_object(m, kind, type, obj);
                 return;
         }
-        (void) queue_object(m, kind, type, kind == CT_KIND_CT ? (const void *) &o->ct :
-                                                                 (const void *) &o->exp);
+        if (kind == CT_KIND_CT) {
+                CtEntry e;
+
+                cache_object_ct(o, &e);
+                (void) queue_object(m, kind, type, &e);
+        } else
+                (void) queue_object(m, kind, type, cache_object_expect(o));
         if (sync_mode(m->sync) == CONFIG_MODE_ALARM)
                 o->sync_usec = manager_now(m) + alarm_delay(m);
 }
@@ -92,12 +97,11 @@ void manager_sync_local(Manager *m, CtKind kind, WireType type, const void *obj,
  * of an overrun resync), never for flushes or replacements. */
 static void on_internal_del(Cache *c, const CacheObject *o, void *userdata) {
         Manager *m = userdata;
+        CtEntry buf;
 
         if (!m->sync || !m->sync_emit_del)
                 return;
-        (void) queue_object(m, cache_kind(c), WIRE_CT_DEL,
-                            cache_kind(c) == CT_KIND_CT ? (const void *) &o->ct :
-                                                          (const void *) &o->exp);
+        (void) queue_object(m, cache_kind(c), WIRE_CT_DEL, cache_object_get(c, o, &buf));
 }
 
 void manager_sync_resync_sends(Manager *m, bool on) {
@@ -242,9 +246,9 @@ static bool on_sync_lookup(Sync *s, CtKind kind, const void *identity, void *ret
         if (!o)
                 return false;
         if (kind == CT_KIND_CT)
-                *(CtEntry *) ret = o->ct;
+                cache_object_ct(o, ret);
         else
-                *(CtExpect *) ret = o->exp;
+                *(CtExpect *) ret = *cache_object_expect(o);
         return true;
 }
 
@@ -256,9 +260,9 @@ typedef struct BulkContext {
 static int bulk_one(Cache *c, CacheObject *o, void *userdata) {
         BulkContext *b = userdata;
         WireType t = o->updated_usec != o->added_usec ? WIRE_CT_UPD : WIRE_CT_NEW;
+        CtEntry buf;
 
-        (void) queue_object(b->m, cache_kind(c), t,
-                            cache_kind(c) == CT_KIND_CT ? (const void *) &o->ct : (const void *) &o->exp);
+        (void) queue_object(b->m, cache_kind(c), t, cache_object_get(c, o, &buf));
         b->n++;
         return 0;
 }
@@ -333,11 +337,12 @@ static void on_channel_recv(ChannelSet *cs, unsigned index, const uint8_t *buf, 
 static int alarm_refresh_one(Cache *c, CacheObject *o, void *userdata) {
         Manager *m = userdata;
         uint64_t now = manager_now(m);
+        CtEntry buf;
 
         if (o->sync_usec > now)
                 return 0;
         (void) queue_object(m, cache_kind(c), o->updated_usec != o->added_usec ? WIRE_CT_UPD : WIRE_CT_NEW,
-                            cache_kind(c) == CT_KIND_CT ? (const void *) &o->ct : (const void *) &o->exp);
+                            cache_object_get(c, o, &buf));
         o->sync_usec = now + alarm_delay(m);
         return 0;
 }

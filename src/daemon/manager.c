@@ -222,7 +222,7 @@ static void flow_log_destroyed(Manager *m, Cache *c, const CtEntry *e) {
 
         if (!o)
                 return;
-        merged = o->ct;
+        cache_object_ct(o, &merged);
         ct_entry_update(&merged, e);
         r = flow_log_write(m->flow_log, e, &merged, FLOW_END_DESTROY, now_usec(CLOCK_REALTIME));
         if (r < 0)
@@ -232,11 +232,13 @@ static void flow_log_destroyed(Manager *m, Cache *c, const CtEntry *e) {
 /* on_del hook of the Stats cache: during a resync purge, what the kernel no longer has ended. */
 static void on_stats_del(Cache *c, const CacheObject *o, void *userdata) {
         Manager *m = userdata;
+        CtEntry e;
         int r;
 
         if (!m->flow_log_on_del || !m->flow_log)
                 return;
-        r = flow_log_write(m->flow_log, &o->ct, &o->ct, FLOW_END_RESYNC, now_usec(CLOCK_REALTIME));
+        cache_object_ct(o, &e);
+        r = flow_log_write(m->flow_log, &e, &e, FLOW_END_RESYNC, now_usec(CLOCK_REALTIME));
         if (r < 0)
                 log_debug_errno(r, "Failed to log a flow gone at resync: %m");
 }
@@ -594,9 +596,13 @@ static int dump_one(Cache *c, CacheObject *o, void *userdata) {
                 extra.expires_in_sec = age < limit ? (int64_t) ((limit - age) / USEC_PER_SEC) : 0;
         }
 
-        if (cache_kind(c) == CT_KIND_CT)
-                return ct_format_entry(d->f, &o->ct, d->format, &extra);
-        return ct_format_expect(d->f, &o->exp, d->format, &extra);
+        if (cache_kind(c) == CT_KIND_CT) {
+                CtEntry e;
+
+                cache_object_ct(o, &e);
+                return ct_format_entry(d->f, &e, d->format, &extra);
+        }
+        return ct_format_expect(d->f, cache_object_expect(o), d->format, &extra);
 }
 
 /* DisableInternalCache: -i shows the kernel table itself (1.4.7). */

@@ -16,6 +16,7 @@
 #define ELEMENTSOF(x) (sizeof(x) / sizeof((x)[0]))
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define ALIGN_TO(x, a) (((x) + (a) - 1) / (a) * (a))
 #endif
 #ifndef MAX
 #define MAX(a, b) ((a) > (b) ? (a) : (b))

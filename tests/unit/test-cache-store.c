@@ -242,16 +242,16 @@ static int on_object(const CacheStoreObject *o, void *userdata) {
         {
                 g_autoptr(GBytes) a = bytes_of(o->kind, o->kind == CT_KIND_CT ?
                                                         (const void *) &o->ct : &o->exp);
-                g_autoptr(GBytes) b = bytes_of(o->kind, o->kind == CT_KIND_CT ?
-                                                        (const void *) &co->ct : &co->exp);
+                CtEntry buf;
+                g_autoptr(GBytes) b = bytes_of(o->kind, cache_object_get(cache, co, &buf));
 
                 g_assert_true(g_bytes_equal(a, b));
         }
         if (o->kind == CT_KIND_CT) {
-                g_assert_cmpuint(o->ct.attrs, ==, co->ct.attrs);
-                g_assert_cmpuint(o->ct.zone, ==, co->ct.zone);
+                g_assert_cmpuint(o->ct.attrs, ==, cache_object_ct_value(co).attrs);
+                g_assert_cmpuint(o->ct.zone, ==, cache_object_ct_value(co).zone);
         } else
-                g_assert_cmpuint(o->exp.attrs, ==, co->exp.attrs);
+                g_assert_cmpuint(o->exp.attrs, ==, cache_object_expect(co)->attrs);
         return 0;
 }
 

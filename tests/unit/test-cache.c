@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 #include <glib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #include "cache.h"
@@ -48,7 +49,11 @@ static void test_add_find_del(void) {
         o = cache_find(c, &e);
         g_assert_nonnull(o);
         g_assert_cmpuint(o->added_usec, ==, 1123);
-        g_assert_true(ct_entry_same(&o->ct, &e));
+        {
+                CtEntry got = cache_object_ct_value(o);
+
+                g_assert_true(ct_entry_same(&got, &e));
+        }
 
         g_assert_cmpint(cache_del(c, &e), ==, 0);
         g_assert_null(cache_find(c, &e));
@@ -69,7 +74,7 @@ static void test_add_replaces(void) {
         e.mark = 42;
         g_assert_cmpint(cache_add(c, &e, 5, &o), ==, 0);
         g_assert_cmpuint(cache_size(c), ==, 1);
-        g_assert_cmpuint(o->ct.mark, ==, 42);
+        g_assert_cmpuint(cache_object_ct_value(o).mark, ==, 42);
         g_assert_cmpuint(o->added_usec, ==, 5);        /* lifetime restarts */
 }
 
@@ -89,8 +94,8 @@ static void test_update_upserts(void) {
         u.attrs = CT_ATTR_MARK;
         u.mark = 7;
         g_assert_cmpint(cache_update(c, &u, 9, &o), ==, 0);
-        g_assert_cmpuint(o->ct.mark, ==, 7);
-        g_assert_cmpuint(o->ct.timeout, ==, 432000);
+        g_assert_cmpuint(cache_object_ct_value(o).mark, ==, 7);
+        g_assert_cmpuint(cache_object_ct_value(o).timeout, ==, 432000);
         g_assert_cmpuint(o->added_usec, ==, 1);
         g_assert_cmpuint(o->updated_usec, ==, 9);
         g_assert_cmpuint(cache_stats(c)->upd_ok, ==, 1);
@@ -122,7 +127,7 @@ static int count_and_delete_odd(Cache *c, CacheObject *o, void *u) {
         unsigned *n = u;
 
         (*n)++;
-        if (ntohl(o->ct.orig.src.ip) & 1)
+        if (ntohl(cache_object_ct_value(o).orig.src.ip) & 1)
                 cache_del_object(c, o);
         return 0;
 }
@@ -201,6 +206,118 @@ static void test_large(void) {
         g_assert_cmpuint(cache_size(c), ==, 0);
 }
 
+/* Every attribute a flow can have comes back whole from the cache, whichever part of the object
+ * it is kept in; an update that drops the rare attributes' values frees their part and still
+ * reads back right; a synproxy of zeros (what the kernel reports) reads back as it went in. */
+static void test_compact_storage(void) {
+        _cleanup_(cache_freep) Cache *c = NULL;
+        CtEntry e, got, u = {};
+        CacheObject *o = NULL;
+
+        g_assert_cmpint(cache_new("internal", CT_KIND_CT, 8, 100, &c), ==, 0);
+
+        fake_ct_make_tcp(&e, 1);
+        e.attrs |= CT_ATTR_MASTER | CT_ATTR_HELPER | CT_ATTR_LABELS | CT_ATTR_COUNTERS |
+                   CT_ATTR_TIMESTAMP | CT_ATTR_NAT_SEQ_ADJ | CT_ATTR_SNAT | CT_ATTR_SPAT |
+                   CT_ATTR_SYNPROXY;
+        fake_ct_make_tcp(&u, 99);
+        e.master = u.orig;
+        strcpy(e.helper, "ftp");
+        e.labels[3] = 0x80000001u;
+        e.counters.packets_orig = 12;
+        e.counters.bytes_repl = 1ULL << 40;
+        e.timestamp.start = 1700000000000000000ULL;
+        e.seq_adj.repl_after = 77;
+        e.nat.snat_addr.ip = 0x01020304;
+        e.nat.spat_port = 4444;
+        e.synproxy.its = 5;
+        g_assert_cmpint(cache_add(c, &e, 1, &o), ==, 0);
+        cache_object_ct(o, &got);
+        g_assert_cmpmem(&got, sizeof(got), &e, sizeof(e));
+
+        /* only the core changes */
+        memset(&u, 0, sizeof(u));
+        u.orig = e.orig;
+        u.attrs = CT_ATTR_MARK | CT_ATTR_TCP_STATE;
+        u.mark = 9;
+        u.tcp.state = 7;
+        g_assert_cmpint(cache_update(c, &u, 2, &o), ==, 0);
+        e.mark = 9;
+        e.attrs |= CT_ATTR_MARK;
+        e.tcp.state = 7;
+        cache_object_ct(o, &got);
+        g_assert_cmpmem(&got, sizeof(got), &e, sizeof(e));
+
+        /* a flow without rare attributes, and one whose synproxy is all zeros */
+        fake_ct_make_tcp(&e, 2);
+        g_assert_cmpint(cache_add(c, &e, 1, &o), ==, 0);
+        g_assert_null(o->extra);
+        cache_object_ct(o, &got);
+        g_assert_cmpmem(&got, sizeof(got), &e, sizeof(e));
+        fake_ct_make_tcp(&e, 3);
+        e.attrs |= CT_ATTR_SYNPROXY;
+        g_assert_cmpint(cache_add(c, &e, 1, &o), ==, 0);
+        g_assert_null(o->extra);
+        cache_object_ct(o, &got);
+        g_assert_cmpmem(&got, sizeof(got), &e, sizeof(e));
+        g_assert_true(got.attrs & CT_ATTR_SYNPROXY);
+
+        /* a replacement (NEW again) without the rare part drops it */
+        fake_ct_make_tcp(&e, 1);
+        g_assert_cmpint(cache_add(c, &e, 3, &o), ==, 0);
+        g_assert_null(o->extra);
+        cache_object_ct(o, &got);
+        g_assert_cmpmem(&got, sizeof(got), &e, sizeof(e));
+}
+
+/* A table of 4 buckets for 20000 flows: it grows as they come (the chains stay short), but not
+ * under a walk, and everything stays findable; flushing and refilling reuses the memory. */
+static int add_during_walk(Cache *c, CacheObject *o, void *u) {
+        unsigned *n = u;
+        CtEntry e;
+
+        /* insertions while walking: the table must not be rebuilt under the walk */
+        if (*n < 3000) {
+                fake_ct_make_tcp(&e, 100000 + (*n)++);
+                g_assert_cmpint(cache_add(c, &e, 0, NULL), ==, 0);
+        }
+        return 0;
+}
+
+static void test_growth(void) {
+        _cleanup_(cache_freep) Cache *c = NULL;
+        unsigned added = 0;
+        CtEntry e;
+
+        g_assert_cmpint(cache_new("internal", CT_KIND_CT, 4, 1000000, &c), ==, 0);
+        for (unsigned round = 0; round < 2; round++) {
+                for (unsigned i = 0; i < 20000; i++) {
+                        fake_ct_make_tcp(&e, i);
+                        g_assert_cmpint(cache_add(c, &e, 0, NULL), ==, 0);
+                }
+                g_assert_cmpuint(cache_size(c), ==, 20000);
+                g_assert_cmpuint(cache_hash_size(c), ==, 4);    /* the configured value */
+                for (unsigned i = 0; i < 20000; i++) {
+                        fake_ct_make_tcp(&e, i);
+                        g_assert_nonnull(cache_find(c, &e));
+                }
+                added = 0;
+                g_assert_cmpint(cache_foreach(c, add_during_walk, &added), ==, 0);
+                g_assert_cmpuint(cache_size(c), ==, 23000);
+                for (unsigned i = 0; i < 3000; i++) {
+                        fake_ct_make_tcp(&e, 100000 + i);
+                        g_assert_cmpint(cache_del(c, &e), ==, 0);
+                }
+                for (unsigned i = 0; i < 20000; i += 2) {
+                        fake_ct_make_tcp(&e, i);
+                        g_assert_cmpint(cache_del(c, &e), ==, 0);
+                }
+                g_assert_cmpuint(cache_size(c), ==, 10000);
+                cache_flush(c);
+                g_assert_cmpuint(cache_size(c), ==, 0);
+        }
+}
+
 int main(int argc, char **argv) {
         g_test_init(&argc, &argv, NULL);
         g_test_add_func("/cache/new-invalid", test_new_invalid);
@@ -212,5 +329,7 @@ int main(int argc, char **argv) {
         g_test_add_func("/cache/generation-purge", test_generation_purge);
         g_test_add_func("/cache/expect", test_expect);
         g_test_add_func("/cache/large", test_large);
+        g_test_add_func("/cache/compact-storage", test_compact_storage);
+        g_test_add_func("/cache/growth", test_growth);
         return g_test_run();
 }

@@ -119,7 +119,7 @@ static void test_events(Fixture *f, gconstpointer data) {
         g_assert_cmpint(fake_kernel_update_ct(f->m->kernel, &u, false), ==, 0);
         o = cache_find(internal(f), &e);
         g_assert_nonnull(o);
-        g_assert_cmpuint(o->ct.mark, ==, 77);
+        g_assert_cmpuint(cache_object_ct_value(o).mark, ==, 77);
 
         g_assert_cmpint(fake_kernel_del_ct(f->m->kernel, &e, false), ==, 0);
         g_assert_null(cache_find(internal(f), &e));
@@ -145,9 +145,9 @@ static void test_stripped_attributes(Fixture *f, gconstpointer data) {
         g_assert_cmpint(fake_kernel_add_ct(f->m->kernel, &e, false), ==, 0);
         o = cache_find(internal(f), &e);
         g_assert_nonnull(o);
-        g_assert_false(o->ct.attrs & CT_ATTR_USE);
-        g_assert_cmpint(!!(o->ct.attrs & CT_ATTR_COUNTERS), ==, stats);
-        g_assert_cmpint(!!(o->ct.attrs & CT_ATTR_TIMEOUT), ==, !stats);
+        g_assert_false(cache_object_ct_value(o).attrs & CT_ATTR_USE);
+        g_assert_cmpint(!!(cache_object_ct_value(o).attrs & CT_ATTR_COUNTERS), ==, stats);
+        g_assert_cmpint(!!(cache_object_ct_value(o).attrs & CT_ATTR_TIMEOUT), ==, !stats);
         /* the counters of a destroyed flow feed "traffic processed" either way */
         g_assert_cmpint(fake_kernel_del_ct(f->m->kernel, &e, false), ==, 0);
         g_assert_cmpuint(f->m->counters.traffic_bytes, ==, 180);

@@ -100,12 +100,13 @@ static Cache *cache(Manager *m, CacheWhich w) {
 /* B's external cache holds exactly what A's internal cache holds, attribute by attribute. */
 static int compare_one(Cache *c, CacheObject *o, void *userdata) {
         Cache *other = userdata;
-        CacheObject *x = cache_find(other, &o->ct);
+        CtEntry oe = cache_object_ct_value(o), xe;
+        CacheObject *x = cache_find(other, &oe);
 
         if (!x)
                 return -ENOENT;
-        if (x->ct.mark != o->ct.mark || x->ct.status != o->ct.status ||
-            x->ct.tcp.state != o->ct.tcp.state)
+        xe = cache_object_ct_value(x);
+        if (xe.mark != oe.mark || xe.status != oe.status || xe.tcp.state != oe.tcp.state)
                 return -EINVAL;
         return 0;
 }
@@ -148,7 +149,7 @@ static void test_modes(gconstpointer data) {
         }
         g_assert_true(run_until(&p, converged, 10 * USEC_PER_SEC));
         fake_ct_make_tcp(&e, 7);
-        g_assert_cmpuint(cache_find(cache(p.b, CACHE_EXTERNAL), &e)->ct.mark, ==, 0x1234);
+        g_assert_cmpuint(cache_object_ct_value(cache_find(cache(p.b, CACHE_EXTERNAL), &e)).mark, ==, 0x1234);
         g_assert_cmpuint(cache_size(cache(p.b, CACHE_EXTERNAL)), ==, 1950);
         /* replication is one-way here: A's external cache stays empty */
         g_assert_cmpuint(cache_size(cache(p.a, CACHE_EXTERNAL)), ==, 0);
