@@ -80,37 +80,37 @@ static uint32_t commit_timeout(const CommitOptions *o, bool has_timeout, uint32_
         return (uint32_t) (received - elapsed);
 }
 
+/* Written in place: ret is the snapshot's slot (no copy of a copy for every flow). */
 static void prepare_ct(const CommitOptions *o, const CacheObject *obj, CtEntry *ret) {
-        CtEntry e;
+        CtEntry *e = ret;
 
-        cache_object_ct(obj, &e);
+        cache_object_ct(obj, e);
 
-        e.timeout = commit_timeout(o, e.attrs & CT_ATTR_TIMEOUT, e.timeout, obj->updated_usec);
-        e.attrs |= CT_ATTR_TIMEOUT;
+        e->timeout = commit_timeout(o, e->attrs & CT_ATTR_TIMEOUT, e->timeout, obj->updated_usec);
+        e->attrs |= CT_ATTR_TIMEOUT;
 
-        if (e.attrs & CT_ATTR_STATUS)
-                e.status &= ~CT_STATUS_EXPECTED;
+        if (e->attrs & CT_ATTR_STATUS)
+                e->status &= ~CT_STATUS_EXPECTED;
 
         /* The reply tuple is the inverse of the original; NAT is asked for by the NAT
          * attributes, from which the kernel computes the real reply tuple. */
-        ct_tuple_invert(&e.orig, &e.reply);
-        e.attrs |= CT_ATTR_REPLY;
+        ct_tuple_invert(&e->orig, &e->reply);
+        e->attrs |= CT_ATTR_REPLY;
 
         /* What the kernel reports and replication may carry, but a create does not take. */
-        e.attrs &= ~(uint64_t) (CT_ATTR_ID | CT_ATTR_USE | CT_ATTR_COUNTERS | CT_ATTR_TIMESTAMP);
+        e->attrs &= ~(uint64_t) (CT_ATTR_ID | CT_ATTR_USE | CT_ATTR_COUNTERS | CT_ATTR_TIMESTAMP);
 
-        if (e.orig.l4 == IPPROTO_TCP && !o->tcp_window_tracking) {
-                if (!(e.attrs & CT_ATTR_TCP_FLAGS)) {
-                        e.tcp.flags_orig = e.tcp.flags_repl = 0;
-                        e.tcp.mask_orig = e.tcp.mask_repl = 0;
+        if (e->orig.l4 == IPPROTO_TCP && !o->tcp_window_tracking) {
+                if (!(e->attrs & CT_ATTR_TCP_FLAGS)) {
+                        e->tcp.flags_orig = e->tcp.flags_repl = 0;
+                        e->tcp.mask_orig = e->tcp.mask_repl = 0;
                 }
-                e.tcp.flags_orig |= CT_TCP_FLAG_BE_LIBERAL;
-                e.tcp.mask_orig |= CT_TCP_FLAG_BE_LIBERAL;
-                e.tcp.flags_repl |= CT_TCP_FLAG_BE_LIBERAL;
-                e.tcp.mask_repl |= CT_TCP_FLAG_BE_LIBERAL;
-                e.attrs |= CT_ATTR_TCP_FLAGS;
+                e->tcp.flags_orig |= CT_TCP_FLAG_BE_LIBERAL;
+                e->tcp.mask_orig |= CT_TCP_FLAG_BE_LIBERAL;
+                e->tcp.flags_repl |= CT_TCP_FLAG_BE_LIBERAL;
+                e->tcp.mask_repl |= CT_TCP_FLAG_BE_LIBERAL;
+                e->attrs |= CT_ATTR_TCP_FLAGS;
         }
-        *ret = e;
 }
 
 static void prepare_expect(const CommitOptions *o, const CacheObject *obj, CtExpect *ret) {
@@ -133,14 +133,14 @@ static int snapshot_ct_one(Cache *cache, CacheObject *obj, void *userdata) {
 
         if (s->front >= s->back)
                 return -ERANGE;         /* more objects than cache_size() said: a bug */
-        CtEntry e;
+        CtEntry *e = &s->c->cts[s->front];
 
-        /* unrelated flows from the front, related ones (a master tuple) from the back */
-        prepare_ct(s->o, obj, &e);
-        if (e.attrs & CT_ATTR_MASTER)
-                s->c->cts[--s->back] = e;
+        /* unrelated flows from the front, related ones (a master tuple) moved to the back */
+        prepare_ct(s->o, obj, e);
+        if (e->attrs & CT_ATTR_MASTER)
+                s->c->cts[--s->back] = *e;
         else
-                s->c->cts[s->front++] = e;
+                s->front++;
         return 0;
 }
 
