@@ -727,6 +727,19 @@ static void keep_restart_only(const Config *old, Config *new) {
                 memcpy(new->channels, old->channels, sizeof new->channels);
                 new->n_channels = old->n_channels;
         }
+        if (!streq(old->keepalived.instance ?: "", new->keepalived.instance ?: "") ||
+            !streq(old->keepalived.service ?: "", new->keepalived.service ?: "") ||
+            !streq(old->keepalived.track_file ?: "", new->keepalived.track_file ?: "")) {
+                log_warning("%s: the Keepalived block changed; it takes effect after a restart",
+                            new->path ?: "config");
+                free(new->keepalived.instance);
+                free(new->keepalived.service);
+                free(new->keepalived.track_file);
+                new->keepalived.instance = old->keepalived.instance ? strdup(old->keepalived.instance) : NULL;
+                new->keepalived.service = old->keepalived.service ? strdup(old->keepalived.service) : NULL;
+                new->keepalived.track_file = old->keepalived.track_file ?
+                                             strdup(old->keepalived.track_file) : NULL;
+        }
         if (!streq(old->unix_path ?: "", new->unix_path ?: "")) {
                 log_warning("%s: UNIX Path changed; it takes effect after a restart",
                             new->path ?: "config");

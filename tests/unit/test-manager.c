@@ -298,6 +298,15 @@ static void test_reload(Fixture *f, gconstpointer data) {
         g_assert_cmpint(manager_reload(f->m), ==, 0);
         g_assert_cmpint(f->m->config->mode, ==, CONFIG_MODE_FTFW);
         g_assert_cmpuint(f->m->config->hash_size, ==, 1024);
+
+        /* so does the Keepalived block (the follower is made at start only) */
+        write_config(f, "Sync { Mode FTFW { }\n UDP { IPv4_address 10.0.0.1\n"
+                        " IPv4_Destination_Address 10.0.0.2\n Port 3780\n Interface lo }\n"
+                        " Keepalived { Instance VI_1\n TrackFile /run/x } }\n");
+        g_assert_cmpint(manager_reload(f->m), ==, 0);
+        g_assert_null(f->m->config->keepalived.instance);
+        g_assert_null(f->m->config->keepalived.track_file);
+        g_assert_null(f->m->keepalived);
 }
 
 static void test_quit(Fixture *f, gconstpointer data) {
