@@ -16,14 +16,6 @@
 #include "cache-store.h"
 #include "fuzz.h"
 
-#define check(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                \
-                }                                                                               \
-        } while (0)
-
 typedef struct Walk {
         uint64_t n[_CACHE_STORE_SLOT_MAX][_CT_KIND_MAX];
         uint64_t total;

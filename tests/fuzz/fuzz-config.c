@@ -17,14 +17,6 @@
 
 #define FUZZ_PATH "fuzz.conf"
 
-#define check(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                \
-                }                                                                               \
-        } while (0)
-
 static void check_config(const Config *c) {
         check(c->path && strcmp(c->path, FUZZ_PATH) == 0);
         check(c->mode >= 0 && c->mode < _CONFIG_MODE_MAX);

@@ -16,14 +16,6 @@
 #include "fuzz.h"
 #include "nfct-convert.h"
 
-#define check(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                \
-                }                                                                               \
-        } while (0)
-
 typedef union Buffer {
         char buf[8192];
         struct nlmsghdr align;

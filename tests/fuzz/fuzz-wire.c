@@ -15,14 +15,6 @@
 #include "fuzz.h"
 #include "wire.h"
 
-#define check(expr)                                                                             \
-        do {                                                                                    \
-                if (!(expr)) {                                                                  \
-                        fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #expr); \
-                        abort();                                                                \
-                }                                                                               \
-        } while (0)
-
 static const WireEncodeOptions all = { .timeout = true, .tcp_wscale = true };
 
 static int encode(const WireMessage *m, uint8_t *buf, size_t size) {
