@@ -536,8 +536,19 @@ static int kw_bool_ignored(Parser *p, const Keyword *k, const Token *kw, void *d
 }
 
 /* An absolute path of at most k->arg characters into the char* at k->offset. */
+/* *dst = a copy of word, the old value freed; -ENOMEM leaves *dst as it was. */
+static int set_word(char **dst, const char *word) {
+        char *s = strdup(word);
+
+        if (!s)
+                return -ENOMEM;
+        free(*dst);
+        *dst = s;
+        return 0;
+}
+
 static int kw_path(Parser *p, const Keyword *k, const Token *kw, void *data) {
-        char **dst = field_of(data, k), *s;
+        char **dst = field_of(data, k);
         const Token *v = NULL;
         int r;
 
@@ -550,12 +561,7 @@ static int kw_path(Parser *p, const Keyword *k, const Token *kw, void *data) {
         if (strlen(v->word) > k->arg)
                 return parser_error(p, v->line, "%s is longer than %u characters: '%s'",
                                     kw->word, k->arg, v->word);
-        s = strdup(v->word);
-        if (!s)
-                return -ENOMEM;
-        free(*dst);
-        *dst = s;
-        return 0;
+        return set_word(dst, v->word);
 }
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -1348,7 +1354,6 @@ static int kw_keepalived(Parser *p, const Keyword *k, const Token *kw, void *dat
 static int kw_keepalived_instance(Parser *p, const Keyword *k, const Token *kw, void *data) {
         Config *c = data;
         const Token *v = NULL;
-        char *s;
         int r;
 
         r = expect_value(p, kw, "the name of a VRRP instance", &v);
@@ -1357,12 +1362,7 @@ static int kw_keepalived_instance(Parser *p, const Keyword *k, const Token *kw, 
         if (strlen(v->word) > KEEPALIVED_INSTANCE_MAX)
                 return parser_error(p, v->line, "Instance is longer than %u characters: '%s'",
                                     KEEPALIVED_INSTANCE_MAX, v->word);
-        s = strdup(v->word);
-        if (!s)
-                return -ENOMEM;
-        free(c->keepalived.instance);
-        c->keepalived.instance = s;
-        return 0;
+        return set_word(&c->keepalived.instance, v->word);
 }
 
 /* A well-known D-Bus name: two or more elements of [A-Za-z0-9_-], none starting with a digit. */
@@ -1393,7 +1393,6 @@ static bool bus_name_is_valid(const char *s) {
 static int kw_keepalived_service(Parser *p, const Keyword *k, const Token *kw, void *data) {
         Config *c = data;
         const Token *v = NULL;
-        char *s;
         int r;
 
         r = expect_value(p, kw, "a D-Bus name", &v);
@@ -1402,12 +1401,7 @@ static int kw_keepalived_service(Parser *p, const Keyword *k, const Token *kw, v
         if (!bus_name_is_valid(v->word))
                 return parser_error(p, v->line, "invalid value '%s' for Service: expected a D-Bus "
                                     "name such as org.keepalived.Vrrp1", v->word);
-        s = strdup(v->word);
-        if (!s)
-                return -ENOMEM;
-        free(c->keepalived.service);
-        c->keepalived.service = s;
-        return 0;
+        return set_word(&c->keepalived.service, v->word);
 }
 
 /* ---------------------------------------------------------------------------------------------- */

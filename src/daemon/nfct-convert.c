@@ -348,9 +348,9 @@ static void attrs_fill(const void *data, size_t len, const struct nlattr **tb, u
         }
 }
 
-static int parse_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max) {
+/* The attributes of a nest (a malformed one ends the walk, as everywhere here). */
+static void parse_nested(const struct nlattr *nest, const struct nlattr **tb, unsigned max) {
         attrs_fill(nla_data(nest), nla_payload_len(nest), tb, max);
-        return 0;
 }
 
 /* The top-level attributes of a ctnetlink message, after its nfgenmsg header. */
@@ -370,16 +370,12 @@ static int tuple_from_nest(const struct nlattr *nest, uint8_t l3, CtTuple *ret) 
         const struct nlattr *tb[CTA_TUPLE_MAX + 1] = {}, *ip[CTA_IP_MAX + 1] = {},
                             *pr[CTA_PROTO_MAX + 1] = {};
         CtTuple t = { .l3 = l3 };
-        int r;
 
-        r = parse_nested(nest, tb, CTA_TUPLE_MAX);
-        if (r < 0)
-                return r;
+        parse_nested(nest, tb, CTA_TUPLE_MAX);
         if (!tb[CTA_TUPLE_IP] || !tb[CTA_TUPLE_PROTO])
                 return -EBADMSG;
-        if (parse_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX) < 0 ||
-            parse_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX) < 0)
-                return -EBADMSG;
+        parse_nested(tb[CTA_TUPLE_IP], ip, CTA_IP_MAX);
+        parse_nested(tb[CTA_TUPLE_PROTO], pr, CTA_PROTO_MAX);
 
         if (l3 == AF_INET) {
                 if (!attr_len_ok(ip[CTA_IP_V4_SRC], 4) || !attr_len_ok(ip[CTA_IP_V4_DST], 4))
@@ -758,8 +754,9 @@ static void timestamp_from_nest(const struct nlattr *nest, CtEntry *e) {
 
         e->attrs &= ~(uint64_t) CT_ATTR_TIMESTAMP;
         e->timestamp.start = e->timestamp.stop = 0;
-        if (!nest || parse_nested(nest, tb, CTA_TIMESTAMP_MAX) < 0)
+        if (!nest)
                 return;
+        parse_nested(nest, tb, CTA_TIMESTAMP_MAX);
         if (!attr_len_ok(tb[CTA_TIMESTAMP_START], 8))
                 return;
         e->timestamp.start = be64toh(nla_u64(tb[CTA_TIMESTAMP_START]));
@@ -818,18 +815,16 @@ static uint32_t attr_be32(const struct nlattr *a) {
         return be32toh(nla_u32(a));
 }
 
-static int protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e) {
+static void protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e) {
         const struct nlattr *tb[CTA_PROTOINFO_MAX + 1] = {};
 
-        if (parse_nested(nest, tb, CTA_PROTOINFO_MAX) < 0)
-                return -EBADMSG;
+        parse_nested(nest, tb, CTA_PROTOINFO_MAX);
 
         if (l4 == IPPROTO_TCP && tb[CTA_PROTOINFO_TCP]) {
                 const struct nlattr *t[CTA_PROTOINFO_TCP_MAX + 1] = {};
                 const struct nlattr *fo, *fr;
 
-                if (parse_nested(tb[CTA_PROTOINFO_TCP], t, CTA_PROTOINFO_TCP_MAX) < 0)
-                        return -EBADMSG;
+                parse_nested(tb[CTA_PROTOINFO_TCP], t, CTA_PROTOINFO_TCP_MAX);
                 if (attr_len_ok(t[CTA_PROTOINFO_TCP_STATE], 1)) {
                         e->tcp.state = nla_u8(t[CTA_PROTOINFO_TCP_STATE]);
                         e->attrs |= CT_ATTR_TCP_STATE;
@@ -863,8 +858,7 @@ static int protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e
         } else if (l4 == IPPROTO_SCTP && tb[CTA_PROTOINFO_SCTP]) {
                 const struct nlattr *t[CTA_PROTOINFO_SCTP_MAX + 1] = {};
 
-                if (parse_nested(tb[CTA_PROTOINFO_SCTP], t, CTA_PROTOINFO_SCTP_MAX) < 0)
-                        return -EBADMSG;
+                parse_nested(tb[CTA_PROTOINFO_SCTP], t, CTA_PROTOINFO_SCTP_MAX);
                 if (attr_len_ok(t[CTA_PROTOINFO_SCTP_STATE], 1)) {
                         e->sctp.state = nla_u8(t[CTA_PROTOINFO_SCTP_STATE]);
                         if (attr_len_ok(t[CTA_PROTOINFO_SCTP_VTAG_ORIGINAL], 4))
@@ -876,8 +870,7 @@ static int protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e
         } else if (l4 == IPPROTO_DCCP && tb[CTA_PROTOINFO_DCCP]) {
                 const struct nlattr *t[CTA_PROTOINFO_DCCP_MAX + 1] = {};
 
-                if (parse_nested(tb[CTA_PROTOINFO_DCCP], t, CTA_PROTOINFO_DCCP_MAX) < 0)
-                        return -EBADMSG;
+                parse_nested(tb[CTA_PROTOINFO_DCCP], t, CTA_PROTOINFO_DCCP_MAX);
                 if (attr_len_ok(t[CTA_PROTOINFO_DCCP_STATE], 1)) {
                         e->dccp.state = nla_u8(t[CTA_PROTOINFO_DCCP_STATE]);
                         if (attr_len_ok(t[CTA_PROTOINFO_DCCP_ROLE], 1))
@@ -885,7 +878,6 @@ static int protoinfo_from_nest(const struct nlattr *nest, uint8_t l4, CtEntry *e
                         e->attrs |= CT_ATTR_DCCP_STATE;
                 }
         }
-        return 0;
 }
 
 /* One CTA_NAT_SEQ_ADJ_* nest: all three values, or false. */
@@ -893,8 +885,10 @@ static bool seq_adj_from_nest(const struct nlattr *nest, uint32_t *pos, uint32_t
                               uint32_t *after) {
         const struct nlattr *tb[CTA_NAT_SEQ_MAX + 1] = {};
 
-        if (!nest || parse_nested(nest, tb, CTA_NAT_SEQ_MAX) < 0 ||
-            !attr_len_ok(tb[CTA_NAT_SEQ_CORRECTION_POS], 4) ||
+        if (!nest)
+                return false;
+        parse_nested(nest, tb, CTA_NAT_SEQ_MAX);
+        if (!attr_len_ok(tb[CTA_NAT_SEQ_CORRECTION_POS], 4) ||
             !attr_len_ok(tb[CTA_NAT_SEQ_OFFSET_BEFORE], 4) ||
             !attr_len_ok(tb[CTA_NAT_SEQ_OFFSET_AFTER], 4))
                 return false;
@@ -909,8 +903,9 @@ static bool counters_from_nest(const struct nlattr *nest, uint64_t *packets, uin
         const struct nlattr *tb[CTA_COUNTERS_MAX + 1] = {};
         bool any = false;
 
-        if (!nest || parse_nested(nest, tb, CTA_COUNTERS_MAX) < 0)
+        if (!nest)
                 return false;
+        parse_nested(nest, tb, CTA_COUNTERS_MAX);
         if (attr_len_ok(tb[CTA_COUNTERS_PACKETS], 8)) {
                 *packets = be64toh(nla_u64(tb[CTA_COUNTERS_PACKETS]));
                 any = true;
@@ -976,11 +971,8 @@ int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
         BE32_ATTR(CTA_USE, use, CT_ATTR_USE);
 #undef BE32_ATTR
 
-        if (tb[CTA_PROTOINFO]) {
-                r = protoinfo_from_nest(tb[CTA_PROTOINFO], e.orig.l4, &e);
-                if (r < 0)
-                        return r;
-        }
+        if (tb[CTA_PROTOINFO])
+                protoinfo_from_nest(tb[CTA_PROTOINFO], e.orig.l4, &e);
 
         if (seq_adj_from_nest(tb[CTA_NAT_SEQ_ADJ_ORIG], &e.seq_adj.orig_pos, &e.seq_adj.orig_before,
                               &e.seq_adj.orig_after) &&
@@ -993,7 +985,8 @@ int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
         if (tb[CTA_HELP]) {
                 const struct nlattr *h[CTA_HELP_MAX + 1] = {};
 
-                if (parse_nested(tb[CTA_HELP], h, CTA_HELP_MAX) >= 0 && h[CTA_HELP_NAME]) {
+                parse_nested(tb[CTA_HELP], h, CTA_HELP_MAX);
+                if (h[CTA_HELP_NAME]) {
                         const char *name = nla_data(h[CTA_HELP_NAME]);
                         size_t n = strnlen(name, MIN((size_t) nla_payload_len(h[CTA_HELP_NAME]),
                                                      sizeof(e.helper) - 1));
@@ -1017,8 +1010,8 @@ int ct_entry_from_nlmsg(const struct nlmsghdr *nlh, CtEntry *ret) {
         if (tb[CTA_SYNPROXY]) {
                 const struct nlattr *sp[CTA_SYNPROXY_MAX + 1] = {};
 
-                if (parse_nested(tb[CTA_SYNPROXY], sp, CTA_SYNPROXY_MAX) >= 0 &&
-                    attr_len_ok(sp[CTA_SYNPROXY_ISN], 4) && attr_len_ok(sp[CTA_SYNPROXY_ITS], 4) &&
+                parse_nested(tb[CTA_SYNPROXY], sp, CTA_SYNPROXY_MAX);
+                if (attr_len_ok(sp[CTA_SYNPROXY_ISN], 4) && attr_len_ok(sp[CTA_SYNPROXY_ITS], 4) &&
                     attr_len_ok(sp[CTA_SYNPROXY_TSOFF], 4)) {
                         e.synproxy.isn = attr_be32(sp[CTA_SYNPROXY_ISN]);
                         e.synproxy.its = attr_be32(sp[CTA_SYNPROXY_ITS]);
@@ -1239,8 +1232,8 @@ int ct_expect_from_nlmsg(const struct nlmsghdr *nlh, CtExpect *ret) {
         if (a) {
                 const struct nlattr *tb[CTA_EXPECT_NAT_MAX + 1] = {};
 
-                if (parse_nested(a, tb, CTA_EXPECT_NAT_MAX) < 0 ||
-                    !attr_len_ok(tb[CTA_EXPECT_NAT_DIR], 4) || !tb[CTA_EXPECT_NAT_TUPLE])
+                parse_nested(a, tb, CTA_EXPECT_NAT_MAX);
+                if (!attr_len_ok(tb[CTA_EXPECT_NAT_DIR], 4) || !tb[CTA_EXPECT_NAT_TUPLE])
                         return -EBADMSG;
                 r = tuple_from_nest(tb[CTA_EXPECT_NAT_TUPLE], x.master.l3, &x.nat_tuple);
                 if (r < 0)

@@ -26,34 +26,7 @@ cd /
 chmod 0711 "$TMP"
 mkdir -m 0755 "$TMP/bus"
 bus=unix:path=$TMP/bus/system_bus_socket
-cat > "$TMP/bus/system.conf" <<CONF
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$bus</listen>
-  <auth>EXTERNAL</auth>
-  <!-- the rules of the bus itself, as a distribution's system.conf has them -->
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus"
-           send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-  </policy>
-  <include>$policy</include>
-</busconfig>
-CONF
+"$TOP_SRCDIR/tools/dbus-test-config" "$bus" "$policy" > "$TMP/bus/system.conf"
 dbus-daemon --config-file="$TMP/bus/system.conf" --nofork --nopidfile --nosyslog \
         > "$TMP/bus.log" 2>&1 &
 PIDS+=($!)

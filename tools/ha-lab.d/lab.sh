@@ -311,33 +311,8 @@ lab_bus_address() { echo "unix:path=$LAB_DIR/fw$1.bus"; }
 # cannot own org.keepalived.Vrrp1 on one bus), and ip monitor of SIDE's addresses
 lab_bus_start() {
         local s=$1
-        cat > "$LAB_DIR/fw$s.bus.conf" <<BUS
-<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-BUS Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>$(lab_bus_address "$s")</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Peer"/>
-  </policy>
-  <include>$(lab_keepalived_policy)</include>
-  <include>$LAB_TOP/dbus/org.netfilter.conntrackd1.conf</include>
-</busconfig>
-BUS
+        "$LAB_TOP/tools/dbus-test-config" "$(lab_bus_address "$s")" "$(lab_keepalived_policy)" \
+                "$LAB_TOP/dbus/org.netfilter.conntrackd1.conf" > "$LAB_DIR/fw$s.bus.conf"
         lab_spawn "fw$s.dbus" "${NS_FW[$s]}" dbus-daemon --config-file="$LAB_DIR/fw$s.bus.conf" \
                 --nofork --nopidfile --nosyslog
         lab_wait "fw$s's system bus" 10 '[ -S "$LAB_DIR/fw'"$s"'.bus" ]' || {
